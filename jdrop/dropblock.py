@@ -99,11 +99,11 @@ def dropblock(
         return x
     if rate_value == 1.0:
         return jnp.zeros_like(x)
-    gamma = dropblock_seed_rate(jax.lax.stop_gradient(rate), spatial_shape, block_size)
     if rate_value is not None:
-        gamma = min(gamma, 1.0)
+        gamma = min(dropblock_seed_rate(rate_value, spatial_shape, block_size), 1.0)
     else:
-        gamma = jnp.clip(gamma, 0.0, 1.0)
+        rate32 = jax.lax.stop_gradient(jnp.asarray(rate)).astype(jnp.float32)
+        gamma = jnp.clip(dropblock_seed_rate(rate32, spatial_shape, block_size), 0.0, 1.0)
     seeds = ~keep_mask(key, x.shape, gamma, impl=impl)
     for axis in axes:  # a seed only where the whole block fits
         position = jax.lax.broadcasted_iota(jnp.int32, x.shape, axis)

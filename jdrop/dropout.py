@@ -48,7 +48,8 @@ __all__ = [
 
 def _compute_dtype(dtype) -> jnp.dtype:
     """float32 for half precisions (scale once, round once), the dtype itself otherwise."""
-    return jnp.promote_types(dtype, jnp.float32)
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.float32) if dtype.itemsize < 4 else dtype
 
 
 def _keep_scale(rate, dtype) -> jax.Array:

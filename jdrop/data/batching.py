@@ -237,8 +237,7 @@ def lm_batches(
     tokens = np.asarray(tokens)
     if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
         raise ValueError(
-            f"tokens must be a 1-D integer array, got shape {tokens.shape} and dtype "
-            f"{tokens.dtype}"
+            f"tokens must be a 1-D integer array, got shape {tokens.shape} and dtype {tokens.dtype}"
         )
     if tokens.size and (tokens.min() < 0 or tokens.max() > np.iinfo(np.int32).max):
         raise ValueError(

@@ -1,0 +1,74 @@
+"""Data for jdrop's experiments: loaders that return numpy arrays, and batching.
+
+Every loader returns a :class:`DatasetSplits` of :class:`ArrayDataset` splits (or, for
+the UCI sets, a :class:`UCISplit`); :func:`batches` and :func:`lm_batches` turn them into
+deterministic, resumable, per-process numpy batches. Missing data raises
+:class:`DataNotFoundError`, which lists every place searched and how to provide it.
+
+Only numpy and the standard library are imported here; ``tensorflow_datasets`` and
+``mnist1d`` are imported inside the functions that use them.
+"""
+
+from jdrop.data.batching import batches as batches
+from jdrop.data.batching import epoch_order as epoch_order
+from jdrop.data.batching import lm_batches as lm_batches
+from jdrop.data.batching import num_batches as num_batches
+from jdrop.data.batching import num_lm_batches as num_lm_batches
+from jdrop.data.catalog import DATASET_NAMES as DATASET_NAMES
+from jdrop.data.catalog import load_dataset as load_dataset
+from jdrop.data.dataset import ArrayDataset as ArrayDataset
+from jdrop.data.dataset import DatasetSplits as DatasetSplits
+from jdrop.data.errors import DataFormatError as DataFormatError
+from jdrop.data.errors import DataNotFoundError as DataNotFoundError
+from jdrop.data.idx import load_fashion_mnist as load_fashion_mnist
+from jdrop.data.idx import load_mnist as load_mnist
+from jdrop.data.idx import parse_idx as parse_idx
+from jdrop.data.idx import read_idx as read_idx
+from jdrop.data.locate import shared_data_roots as shared_data_roots
+from jdrop.data.mnist_1d import load_mnist1d as load_mnist1d
+from jdrop.data.text import Vocabulary as Vocabulary
+from jdrop.data.text import char_corpus as char_corpus
+from jdrop.data.text import load_char_corpus as load_char_corpus
+from jdrop.data.text import load_ptb as load_ptb
+from jdrop.data.text import read_words as read_words
+from jdrop.data.text import tfds_split_sizes as tfds_split_sizes
+from jdrop.data.tfds_source import load_tfds as load_tfds
+from jdrop.data.tfds_source import load_tfds_char_corpus as load_tfds_char_corpus
+from jdrop.data.tfds_source import load_tfds_dataset as load_tfds_dataset
+from jdrop.data.uci import Standardizer as Standardizer
+from jdrop.data.uci import UCISplit as UCISplit
+from jdrop.data.uci import load_uci as load_uci
+from jdrop.data.uci import uci_dataset_names as uci_dataset_names
+
+__all__ = [
+    "DATASET_NAMES",
+    "ArrayDataset",
+    "DataFormatError",
+    "DataNotFoundError",
+    "DatasetSplits",
+    "Standardizer",
+    "UCISplit",
+    "Vocabulary",
+    "batches",
+    "char_corpus",
+    "epoch_order",
+    "lm_batches",
+    "load_char_corpus",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_mnist1d",
+    "load_ptb",
+    "load_tfds",
+    "load_tfds_char_corpus",
+    "load_tfds_dataset",
+    "load_uci",
+    "num_batches",
+    "num_lm_batches",
+    "parse_idx",
+    "read_idx",
+    "read_words",
+    "shared_data_roots",
+    "tfds_split_sizes",
+    "uci_dataset_names",
+]

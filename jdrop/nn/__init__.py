@@ -1,0 +1,1 @@
+"""Flax NNX layers and models built on the pure jdrop functions."""

@@ -1,0 +1,34 @@
+"""Small helpers shared by the jdrop models (per-layer settings, optional dropout layers)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jdrop.nn.layers import Dropout, SpatialDropout
+
+__all__ = ["call_optional", "optional_dropout", "per_layer"]
+
+DROPOUT_KINDS = ("standard", "spatial")
+
+
+def per_layer(value, n: int, name: str) -> tuple:
+    """``value`` repeated ``n`` times, or ``value`` itself when it is a length-``n`` sequence."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n:
+            raise ValueError(f"{name} needs {n} entries (one per layer), got {name}={value!r}")
+        return tuple(value)
+    return (value,) * n
+
+
+def optional_dropout(rate: float, kind: str = "standard", name: str = "kind"):
+    """A :class:`Dropout` (``"standard"``) or :class:`SpatialDropout` (``"spatial"``) layer,
+    or ``None`` when ``rate == 0`` (no key is spent on it)."""
+    if kind not in DROPOUT_KINDS:
+        raise ValueError(f"{name} must be one of {DROPOUT_KINDS}, got {name}={kind!r}")
+    layer = Dropout(rate) if kind == "standard" else SpatialDropout(rate)
+    return layer if layer.rate > 0 else None
+
+
+def call_optional(layer, x, key):
+    """``layer(x, key=key)``, or ``x`` when ``layer`` is ``None``."""
+    return x if layer is None else layer(x, key=key)
