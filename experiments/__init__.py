@@ -1,0 +1,1 @@
+"""Runnable experiments and benchmarks for jdrop (``python -m experiments.<name>``)."""
