@@ -250,6 +250,17 @@ def _entropy(log_p: jax.Array, axis: int = -1) -> jax.Array:
     return -jnp.sum(jnp.where(finite, jnp.exp(safe) * safe, 0), axis=axis)
 
 
+def _logsumexp(x: jax.Array, axis: int = 0) -> jax.Array:
+    """``jax.nn.logsumexp`` whose gradient is 0, not NaN, where every term is ``-inf``."""
+    empty = jnp.all(x == -jnp.inf, axis=axis, keepdims=True)
+    out = jax.nn.logsumexp(jnp.where(empty, 0, x), axis=axis, keepdims=True)
+    return jnp.squeeze(jnp.where(empty, -jnp.inf, out), axis=axis)
+
+
+def _mean_log_probs(log_probs: jax.Array) -> jax.Array:
+    return _logsumexp(log_probs, axis=0) - math.log(log_probs.shape[0])
+
+
 def _votes(log_probs: jax.Array) -> jax.Array:
     """Counts (N, K) of samples whose argmax is each class."""
     num_classes = log_probs.shape[-1]
@@ -328,7 +339,7 @@ def mean_log_probs(log_probs, *, from_logits: bool = False) -> jax.Array:
       Uncertainty in Deep Learning", 2016.
     """
     log_probs = _check_log_probs(log_probs, from_logits, 3)
-    return jax.nn.logsumexp(log_probs, axis=0) - math.log(log_probs.shape[0])
+    return _mean_log_probs(log_probs)
 
 
 def predictive_probs(log_probs, *, from_logits: bool = False) -> jax.Array:
@@ -426,7 +437,7 @@ def expected_entropy(log_probs, *, from_logits: bool = False) -> jax.Array:
 
 
 def _mutual_information(log_probs):
-    mean_lp = jax.nn.logsumexp(log_probs, axis=0) - math.log(log_probs.shape[0])
+    mean_lp = _mean_log_probs(log_probs)
     return jnp.maximum(_entropy(mean_lp) - _expected_entropy(log_probs), 0)
 
 
@@ -463,9 +474,9 @@ def mutual_information(log_probs, *, from_logits: bool = False) -> jax.Array:
 
 
 def _variation_ratio(log_probs):
-    votes = _votes(log_probs)
-    modal = jnp.max(votes, axis=-1).astype(log_probs.dtype)
-    return 1 - modal / log_probs.shape[0]
+    num_samples = log_probs.shape[0]
+    others = num_samples - jnp.max(_votes(log_probs), axis=-1)  # Exact integer count.
+    return others.astype(log_probs.dtype) / num_samples
 
 
 def variation_ratio(log_probs, *, from_logits: bool = False) -> jax.Array:
@@ -578,7 +589,7 @@ def classification_uncertainty(log_probs, *, from_logits: bool = False):
       for Classification and Preference Learning", 2011.
     """
     log_probs = _check_log_probs(log_probs, from_logits, 3)
-    mean_lp = jax.nn.logsumexp(log_probs, axis=0) - math.log(log_probs.shape[0])
+    mean_lp = _mean_log_probs(log_probs)
     total = _entropy(mean_lp)
     aleatoric = _expected_entropy(log_probs)
     return ClassificationUncertainty(
@@ -682,7 +693,7 @@ class ClassificationSummary(NamedTuple):
         )
         return ClassificationSummary(
             count=count,
-            log_sum_probs=jnp.logaddexp(self.log_sum_probs, jax.nn.logsumexp(log_probs, 0)),
+            log_sum_probs=jnp.logaddexp(self.log_sum_probs, _logsumexp(log_probs, axis=0)),
             sum_neg_entropy=self.sum_neg_entropy - jnp.sum(_entropy(log_probs), axis=0),
             mean_probs=mean,
             m2_probs=m2,
@@ -709,7 +720,7 @@ class ClassificationSummary(NamedTuple):
             predictive_entropy=total,
             expected_entropy=aleatoric,
             mutual_information=jnp.maximum(total - aleatoric, 0),
-            variation_ratio=1 - jnp.max(self.votes, axis=-1).astype(n.dtype) / n,
+            variation_ratio=(self.count - jnp.max(self.votes, axis=-1)).astype(n.dtype) / n,
             class_variance=self.m2_probs / n,
         )
 

@@ -252,9 +252,10 @@ def test_streaming_classification_equals_one_shot(from_logits):
     logits = random_logits(3, (200, 8, 5), 3.0)
     inputs = logits if from_logits else jax.nn.log_softmax(logits, axis=-1)
     summary = u.ClassificationSummary.init(8, 5)
+    update = jax.jit(u.ClassificationSummary.update, static_argnames="from_logits")
     start = 0
     for size in (1, 7, 50, 142):  # Uneven chunks, one of a single sample.
-        summary = summary.update(inputs[start : start + size], from_logits=from_logits)
+        summary = update(summary, inputs[start : start + size], from_logits=from_logits)
         start += size
     assert int(summary.count) == 200
     one_shot = u.classification_uncertainty(inputs, from_logits=from_logits)
@@ -366,9 +367,10 @@ def test_streaming_regression_equals_one_shot(shape, with_targets):
     samples = samples * 3.0 + 10.0  # A large mean tests the variance merge.
     y = y if with_targets else None
     summary = u.RegressionSummary.init(shape[1:], 1.5, y=y)
+    update = jax.jit(u.RegressionSummary.update)
     start = 0
     for size in (1, 19, 100):
-        summary = summary.update(samples[start : start + size])
+        summary = update(summary, samples[start : start + size])
         start += size
     streamed = summary.finalize()
     one_shot = u.regression_uncertainty(samples, 1.5, y)
@@ -448,9 +450,7 @@ def test_accuracy_nll_brier_match_references(jit):
     probs64, labels64 = random_probs(11, 300, 4)
     probs, labels = jnp.asarray(probs64, jnp.float32), jnp.asarray(labels64)
     allclose(maybe_jit(u.accuracy, jit)(probs, labels), np.mean(probs64.argmax(-1) == labels64))
-    allclose(
-        maybe_jit(u.nll, jit)(probs, labels), log_loss(labels64, probs64, labels=range(4))
-    )
+    allclose(maybe_jit(u.nll, jit)(probs, labels), log_loss(labels64, probs64, labels=range(4)))
     allclose(
         maybe_jit(u.nll_from_log_probs, jit)(jnp.log(probs), labels),
         log_loss(labels64, probs64, labels=range(4)),
@@ -737,6 +737,4 @@ def test_nll_from_log_probs_validation():
         u.nll_from_log_probs(GOOD_PROBS, GOOD_LABELS)
     with pytest.raises(ValueError, match=r"\(N, K\)"):
         u.nll_from_log_probs(log_probs[None], GOOD_LABELS)
-    allclose(
-        u.nll_from_log_probs(log_probs, GOOD_LABELS), float(u.nll(GOOD_PROBS, GOOD_LABELS))
-    )
+    allclose(u.nll_from_log_probs(log_probs, GOOD_LABELS), float(u.nll(GOOD_PROBS, GOOD_LABELS)))
