@@ -18,6 +18,8 @@ References:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,10 +74,15 @@ def random_crop(key, images, padding: int, *, mode: str = "constant") -> jax.Arr
         raise ValueError(f"mode must be 'constant', 'edge' or 'reflect', got mode={mode!r}")
     if padding == 0:
         return images
+    return _crop(as_key(key), images, int(padding), mode)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _crop(key, images, padding: int, mode: str) -> jax.Array:
     n, h, w, c = images.shape
     widths = ((0, 0), (padding, padding), (padding, padding), (0, 0))
     padded = jnp.pad(images, widths, mode=mode)
-    offsets = jax.random.randint(as_key(key), (n, 2), 0, 2 * padding + 1, dtype=jnp.int32)
+    offsets = jax.random.randint(key, (n, 2), 0, 2 * padding + 1, dtype=jnp.int32)
     zero = jnp.zeros((), jnp.int32)
 
     def crop(image, offset):
@@ -109,5 +116,10 @@ def random_flip(key, images, rate: float = 0.5) -> jax.Array:
     images = _check_images(images)
     if isinstance(rate, bool) or not 0.0 <= float(rate) <= 1.0:
         raise ValueError(f"rate must be in [0, 1], got rate={rate!r}")
-    flip = jax.random.uniform(as_key(key), (images.shape[0],)) < np.float32(rate)
+    return _flip(as_key(key), images, np.float32(rate))
+
+
+@jax.jit
+def _flip(key, images, rate) -> jax.Array:
+    flip = jax.random.uniform(key, (images.shape[0],)) < rate
     return jnp.where(flip[:, None, None, None], images[:, :, ::-1, :], images)

@@ -65,7 +65,7 @@ def data_sharding(mesh: Mesh) -> NamedSharding:
 
     Examples:
       >>> data_sharding(make_mesh()).spec
-      PartitionSpec('data',)
+      P('data',)
     """
     return NamedSharding(_check_mesh(mesh), P(DATA_AXIS))
 
@@ -75,7 +75,7 @@ def replicated_sharding(mesh: Mesh) -> NamedSharding:
 
     Examples:
       >>> replicated_sharding(make_mesh()).spec
-      PartitionSpec()
+      P()
     """
     return NamedSharding(_check_mesh(mesh), P())
 
@@ -106,7 +106,7 @@ def global_batch(local_batch, mesh: Mesh):
       >>> import numpy as np
       >>> batch = global_batch({"x": np.zeros((16, 3), np.float32)}, make_mesh())
       >>> batch["x"].shape, batch["x"].sharding.spec
-      ((16, 3), PartitionSpec('data',))
+      ((16, 3), P('data',))
     """
     sharding = data_sharding(mesh)
     leaves = [np.asarray(x) for x in jax.tree.leaves(local_batch)]
@@ -145,7 +145,7 @@ def replicate(tree, mesh: Mesh):
     Examples:
       >>> import numpy as np
       >>> replicate({"w": np.ones(3, np.float32)}, make_mesh())["w"].sharding.spec
-      PartitionSpec()
+      P()
     """
     sharding = replicated_sharding(mesh)
     return jax.tree.map(lambda x: _put(x, sharding), tree)
@@ -170,6 +170,6 @@ def shard_rows(tree, mesh: Mesh):
       >>> import numpy as np
       >>> carry = shard_rows({"h": np.zeros((8, 4), np.float32)}, make_mesh())
       >>> carry["h"].sharding.spec
-      PartitionSpec('data',)
+      P('data',)
     """
     return jax.tree.map(lambda x: _put(x, row_sharding(x, mesh)), tree)
