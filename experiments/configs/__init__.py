@@ -1,0 +1,1 @@
+"""Experiment configurations: one dataclass per experiment, every field commented."""
