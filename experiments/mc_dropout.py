@@ -90,7 +90,7 @@ def train_model(config: configs.Config, data, workdir: Path):
     input_shape = train_set["inputs"].shape[1:]
     model = build_model(config, input_shape, data.num_classes)
     steps_per_epoch = len(train_set) // config.batch_size
-    tx = make_optimizer(config.optimizer, config.learning_rate, schedule="cosine",
+    tx = make_optimizer(config.optimizer, config.learning_rate, schedule=config.schedule,
                         total_steps=config.num_epochs * steps_per_epoch,
                         weight_decay=config.weight_decay)
 
@@ -278,7 +278,7 @@ def parse_args(argv=None) -> tuple[configs.Config, Path]:
     parser.add_argument("--smoke", action="store_true", help="the whole path in < 60 s")
     fields = {f.name: f for f in dataclasses.fields(configs.Config)}
     for name in ("dataset", "data_dir", "model", "width", "conv_rate", "head_rate",
-                 "learning_rate", "num_epochs", "num_samples", "batch_size", "seed"):
+                 "learning_rate", "schedule", "num_epochs", "num_samples", "batch_size", "seed"):
         default = getattr(configs.Config, name)
         kind = type(default) if default is not None else str
         parser.add_argument(f"--{name}", type=kind, default=None,

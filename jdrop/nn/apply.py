@@ -81,7 +81,9 @@ def pure_apply(
     ``return_state=True`` while training: ``apply_fn`` then returns
     ``(output, new_state)``, ``new_state`` shaped like ``state`` and holding the updated
     running averages (an MC-dropout ``vmap`` over keys uses ``train=False``, where the
-    state never changes).
+    state never changes). Python-valued keyword arguments such as ``train`` must stay static
+    under transforms: ``jax.jit(apply_fn, static_argnames="train")`` or
+    ``functools.partial(apply_fn, train=True)``.
 
     Args:
       model: a Flax NNX module whose ``__call__`` takes a ``key`` keyword argument.
@@ -111,7 +113,7 @@ def pure_apply(
 
     def apply_fn(state, key, *args, **kwargs):
         parts = tuple(state) if multiple else (state,)
-        module = nnx.merge(graphdef, *parts)
+        module = nnx.merge(graphdef, *parts, copy=True)  # fresh Variables in this trace
         out = module(*args, key=key, **kwargs)
         if not return_state:
             return out

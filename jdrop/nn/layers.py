@@ -39,6 +39,9 @@ __all__ = [
     "SpatialDropout",
 ]
 
+_KERNEL_INIT = nnx.initializers.lecun_normal()
+_BIAS_INIT = nnx.initializers.zeros_init()
+
 
 def _rate(rate, *, allow_one: bool = True) -> float:
     """Checks a layer's drop rate at construction and returns it as a Python float."""
@@ -367,8 +370,8 @@ class DropConnectDense(nnx.Module):
         rate: float,
         *,
         use_bias: bool = True,
-        kernel_init=nnx.initializers.lecun_normal(),
-        bias_init=nnx.initializers.zeros_init(),
+        kernel_init=_KERNEL_INIT,
+        bias_init=_BIAS_INIT,
         rngs: nnx.Rngs,
     ):
         self.rate = _rate(rate)
