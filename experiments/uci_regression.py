@@ -24,6 +24,7 @@ hyper-parameters inside one ``jax.jit`` ``lax.scan`` over the epoch's steps.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import platform
@@ -84,8 +85,12 @@ def weight_decay(rate, tau, num_train: int):
     return LENGTHSCALE**2 * (1 - rate) / (2 * num_train * tau)
 
 
+@functools.cache
 def make_trainer(num_train: int, num_epochs: int, num_hidden: int):
-    """A jitted ``train(key, x, y, rates, taus) -> params`` for a grid of (rate, tau)."""
+    """A jitted ``train(key, x, y, rates, taus) -> params`` for a grid of (rate, tau).
+
+    Cached: every split of a data set has the same sizes, so it compiles once per size.
+    """
     steps = math.ceil(num_train / BATCH_SIZE)
     padded = steps * BATCH_SIZE
     optimizer = optax.adam(1e-3)
