@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from jdrop.nn.cnn import MNIST1DCNN, lenet_all, lenet_ip
 from jdrop.nn.mlp import MLP, mnist1d_mlp
 from jdrop.nn.resnet import resnet20
 from jdrop.nn.rnn_classifier import GRUClassifier
-from jdrop.train import TrainConfig, classification_loss, make_optimizer, train
+from jdrop.train import TrainConfig, classification_loss, make_mesh, make_optimizer, train
 
 METRICS = ("accuracy", "nll", "ece", "brier")
 
@@ -103,7 +104,10 @@ def train_model(config: configs.Config, data, workdir: Path):
                                checkpoint_every=config.checkpoint_every,
                                progress=config.progress, log_every=50)
     loss_fn = classification_loss(train_flag=_is_batchnorm_model(model))
-    result = train(model, tx, loss_fn, batches_fn, train_config, workdir=workdir / "train")
+    # Data parallel over as many devices as divide the batch (all 8 of a TPU v2-8 for 128).
+    devices = jax.devices()[: math.gcd(config.batch_size, jax.device_count())]
+    result = train(model, tx, loss_fn, batches_fn, train_config, workdir=workdir / "train",
+                   mesh=make_mesh(devices))
     return result.model
 
 
