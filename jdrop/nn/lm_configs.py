@@ -12,7 +12,7 @@ name                   layers  hidden     dropout                               
                                           recurrent 0.3
 ``awd_lstm``           3       1150,      locked: emb 0.1, in 0.4, between 0.3,   24.2M
                                1150, 400  out 0.4; weight drop 0.5; tied
-``char_shakespeare``   2       256        variational: in/out/recurrent 0.25      0.86M
+``char_shakespeare``   2       256        variational: in/out/recurrent 0.25      1.08M
 =====================  ======  =========  ======================================  ========
 
 \\* with a 10,000-word vocabulary (Penn Treebank as preprocessed by Mikolov), and 65

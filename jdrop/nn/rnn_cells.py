@@ -147,8 +147,8 @@ class RecurrentCell(nnx.Module):
 
     def init_state(self, batch_size: int, dtype=jnp.float32) -> State:
         """Zero state: a tuple of ``state_size`` arrays of shape ``(batch_size, H)``."""
-        zeros = jnp.zeros((_check_size(batch_size, "batch_size"), self.hidden_size), dtype)
-        return (zeros,) * self.state_size
+        shape = (_check_size(batch_size, "batch_size"), self.hidden_size)
+        return tuple(jnp.zeros(shape, dtype) for _ in range(self.state_size))
 
     def project_inputs(self, x: jax.Array) -> jax.Array:
         """The input half of the gates, ``x W_ih + b``, for any leading shape of ``x``."""
@@ -222,6 +222,13 @@ class GRUCell(RecurrentCell):
 
     Two biases, ``b_ih`` and ``b_hh`` (``3H`` each), because ``b_hh``'s ``n`` part sits
     inside the reset gate's product. Initialisation as in :class:`LSTMCell`.
+
+    Args:
+      in_features: input size.
+      hidden_size: ``H``.
+      rngs: NNX random streams (the ``params`` stream is used).
+      init_scale: half-width of the uniform initialiser, or ``None`` for ``1/sqrt(H)``.
+      dtype: parameter dtype.
 
     Examples:
       >>> import jax.numpy as jnp

@@ -24,8 +24,8 @@ inside the stack; models take and return batch-major ``(B, T, ...)`` arrays.
 
 Keys: ``key=None`` is deterministic inference (no dropout; zoneout uses its expectation).
 Otherwise every purpose gets its own key: ``split(key)`` into embedding and stack keys, the
-stack key into one key per layer plus one for the output mask, each layer key into input,
-recurrent, weight-drop and zoneout keys.
+stack key split once into four keys per layer (input mask, recurrent mask, weight drop,
+zoneout) and one for the output mask.
 
 References:
   Zaremba, Sutskever, Vinyals. "Recurrent Neural Network Regularization". arXiv 2014.
@@ -50,9 +50,9 @@ from flax import nnx
 import jdrop
 from jdrop._checks import check_float_array, concrete_rate
 from jdrop.nn.rnn_cells import CELLS, State, make_cell
-from jdrop.nn.rnn_scan import scan_cell
+from jdrop.nn.rnn_scan import lstm_layer, scan_cell
 
-__all__ = ["DROPOUT_MODES", "LMConfig", "RNNLanguageModel", "RNNStack"]
+__all__ = ["DROPOUT_MODES", "LMConfig", "RNNLanguageModel", "RNNStack", "count_params"]
 
 DROPOUT_MODES = ("zaremba", "variational")
 StackState = tuple[State, ...]
@@ -96,6 +96,9 @@ class RNNStack(nnx.Module):
       zoneout: zoneout rate on every state entry (``h`` and ``c``), a mask per step.
       init_scale: uniform initialisation half-width (``None``: ``1/sqrt(H)``).
       unroll: ``lax.scan`` unroll factor.
+      lstm_vjp: run LSTM layers without zoneout through :func:`jdrop.nn.rnn_scan.lstm_layer`
+        (hand-written backward pass; same values, faster training). ``False`` uses
+        :func:`jdrop.nn.rnn_scan.scan_cell` and automatic differentiation.
 
     Raises:
       ValueError: unknown ``cell``/``dropout_mode``, rates outside ``[0, 1)``,
@@ -126,6 +129,7 @@ class RNNStack(nnx.Module):
         zoneout: float = 0.0,
         init_scale: float | None = None,
         unroll: int = 1,
+        lstm_vjp: bool = True,
     ):
         sizes = tuple(hidden_sizes)
         if not sizes:
@@ -148,6 +152,7 @@ class RNNStack(nnx.Module):
         if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
             raise ValueError(f"unroll must be a positive int, got unroll={unroll!r}")
         self.unroll = unroll
+        self.lstm_vjp = lstm_vjp
         self.hidden_sizes = sizes
         widths = (in_features, *sizes)
         self.cells = nnx.List(
@@ -200,29 +205,43 @@ class RNNStack(nnx.Module):
         if len(state) != len(self.cells):
             raise ValueError(f"state has {len(state)} layers, the stack has {len(self.cells)}")
         num_layers = len(self.cells)
-        keys = [None] * (num_layers + 1) if key is None else _split(key, num_layers + 1)
+        # One split for every purpose: 4 keys per layer (input mask, recurrent mask, weight
+        # drop, zoneout) and one for the output mask.
+        count = 4 * num_layers + 1
+        keys = [None] * count if key is None else _split(key, count)
         new_state = []
         for index, cell in enumerate(self.cells):
             rate_in = self.input_dropout if index == 0 else self.hidden_dropout
-            k_in, k_rec, k_wd, k_zone = [None] * 4 if key is None else _split(keys[index], 4)
+            k_in, k_rec, k_wd, k_zone = keys[4 * index : 4 * index + 4]
             xt = self._drop(k_in, xt, rate_in)
-            gates_x = cell.project_inputs(xt)
             w_hh = cell.w_hh[...]
             if k_wd is not None and self.weight_drop > 0:
                 w_hh = jdrop.weight_drop(k_wd, w_hh, self.weight_drop)
             keep = None
             if k_rec is not None and self.recurrent_dropout > 0:
                 keep = jdrop.keep_mask(k_rec, (batch, cell.hidden_size), self.recurrent_dropout)
-            layer_state, xt = scan_cell(
-                cell.make_step(w_hh),
-                state[index],
-                gates_x,
-                recurrent_keep=keep,
-                recurrent_rate=self.recurrent_dropout,
-                zoneout_rate=self.zoneout,
-                zoneout_key=k_zone,
-                unroll=self.unroll,
-            )
+            if self.lstm_vjp and self.cell_kind == "lstm" and self.zoneout == 0.0:
+                layer_state, xt = lstm_layer(
+                    cell.w_ih[...],
+                    cell.b_ih[...],
+                    w_hh,
+                    xt,
+                    state[index],
+                    recurrent_keep=keep,
+                    recurrent_rate=self.recurrent_dropout,
+                    unroll=self.unroll,
+                )
+            else:
+                layer_state, xt = scan_cell(
+                    cell.make_step(w_hh),
+                    state[index],
+                    cell.project_inputs(xt),
+                    recurrent_keep=keep,
+                    recurrent_rate=self.recurrent_dropout,
+                    zoneout_rate=self.zoneout,
+                    zoneout_key=k_zone,
+                    unroll=self.unroll,
+                )
             new_state.append(layer_state)
         xt = self._drop(keys[-1], xt, self.output_dropout)
         y = xt if time_major else jnp.swapaxes(xt, 0, 1)
@@ -392,6 +411,19 @@ class RNNLanguageModel(nnx.Module):
 
 
 def count_params(model: nnx.Module) -> int:
-    """Number of scalars in a model's ``nnx.Param`` leaves (works on ``nnx.eval_shape``)."""
+    """Number of scalars in a model's ``nnx.Param`` leaves (works on ``nnx.eval_shape``).
+
+    Args:
+      model: an NNX module, concrete or abstract (from ``nnx.eval_shape``).
+
+    Returns:
+      The parameter count as a Python int.
+
+    Examples:
+      >>> from flax import nnx
+      >>> config = LMConfig(vocab_size=10, embed_size=4, hidden_sizes=(4,), tie_weights=True)
+      >>> count_params(nnx.eval_shape(lambda: RNNLanguageModel(config, rngs=nnx.Rngs(0))))
+      194
+    """
     leaves = jax.tree_util.tree_leaves(nnx.state(model, nnx.Param))
     return int(sum(np.prod(leaf.shape, dtype=np.int64) for leaf in leaves))

@@ -1,0 +1,278 @@
+"""Character-LSTM language-model training throughput: jdrop (JAX) vs PyTorch, on CPU.
+
+A 2-layer, 256-unit LSTM language model (vocab 65, embedding 256), batch 32, unroll 64,
+full training step (forward + backward + Adam update), tokens per second:
+
+* ``jax`` -- :class:`jdrop.nn.rnn_lm.RNNLanguageModel`, variational dropout (input, between
+  layers, output and recurrent, 0.25 each), one jitted step with donated state, fused gates,
+  input matmul hoisted out of the ``lax.scan``; "custom VJP" is the default LSTM layer
+  (:func:`jdrop.nn.rnn_scan.lstm_layer`, weight gradients as one matmul after the reverse
+  loop), "autodiff scan" differentiates the plain scan; ``unroll`` is ``lax.scan``'s.
+* ``torch_fused`` -- ``torch.nn.LSTM`` (fused kernels; dropout 0.25 between layers only, the
+  only dropout it supports, plus input and output dropout outside), ``set_num_threads(cores)``.
+* ``torch_loop`` -- ``torch.nn.LSTMCell`` in a Python loop with the same variational masks
+  as the JAX model (the usual way to get Gal's dropout in PyTorch).
+
+All run side by side in one process, interleaved over repeats; the table gives medians.
+
+    python experiments/benchmarks/bench_lstm_lm.py            # full run
+    python experiments/benchmarks/bench_lstm_lm.py --quick    # smoke run (seconds)
+    python experiments/benchmarks/bench_lstm_lm.py --threads 1  # one core each (robust to
+                                                                 # a shared, loaded machine)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+
+def _threads_from_argv() -> int | None:
+    """``--threads N`` must act before JAX starts (XLA reads its flags at start-up)."""
+    for index, arg in enumerate(sys.argv):
+        if arg == "--threads" and index + 1 < len(sys.argv):
+            return int(sys.argv[index + 1])
+        if arg.startswith("--threads="):
+            return int(arg.split("=", 1)[1])
+    return None
+
+
+if _threads_from_argv() == 1:
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    )
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from jdrop.nn.rnn_lm import LMConfig, RNNLanguageModel  # noqa: E402
+
+VOCAB, EMBED, HIDDEN, LAYERS = 65, 256, 256, 2
+RATE = 0.25
+
+
+def jax_trainer(batch: int, seq: int, unroll: int, lstm_vjp: bool = True, seed: int = 0):
+    """Returns ``run(num_steps)`` that trains the jdrop model and blocks on the result."""
+    config = LMConfig(
+        vocab_size=VOCAB,
+        embed_size=EMBED,
+        hidden_sizes=(HIDDEN,) * LAYERS,
+        dropout_mode="variational",
+        input_dropout=RATE,
+        hidden_dropout=RATE,
+        output_dropout=RATE,
+        recurrent_dropout=RATE,
+        unroll=unroll,
+    )
+    model = RNNLanguageModel(config, rngs=nnx.Rngs(seed))
+    model.rnn.lstm_vjp = lstm_vjp
+    graphdef, params = nnx.split(model)
+    tx = optax.adam(1e-3)
+    opt_state = tx.init(params)
+    rnn_state = model.init_state(batch)
+    key = jax.random.key(seed)
+
+    def loss_fn(params, rnn_state, inputs, targets, step_key):
+        logits, new_state = nnx.merge(graphdef, params)(inputs, key=step_key, state=rnn_state)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean()
+        return loss, new_state
+
+    def train_step(params, opt_state, rnn_state, inputs, targets, step):
+        step_key = jax.random.fold_in(key, step)
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (loss, rnn_state), grads = grad_fn(params, rnn_state, inputs, targets, step_key)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, rnn_state, loss
+
+    step_fn = jax.jit(train_step, donate_argnums=(0, 1, 2))
+    rng = np.random.default_rng(seed)
+    data = jnp.asarray(rng.integers(0, VOCAB, (batch, seq + 1)), jnp.int32)
+    inputs, targets = data[:, :-1], data[:, 1:]
+    carry = {"params": params, "opt": opt_state, "rnn": rnn_state, "step": 0}
+
+    def run(num_steps: int) -> float:
+        loss = None
+        for _ in range(num_steps):
+            carry["params"], carry["opt"], carry["rnn"], loss = step_fn(
+                carry["params"], carry["opt"], carry["rnn"], inputs, targets, carry["step"]
+            )
+            carry["step"] += 1
+        return float(loss)
+
+    return run
+
+
+def torch_fused_trainer(batch: int, seq: int, seed: int = 0):
+    """``torch.nn.LSTM`` with dropout between layers, input/output dropout outside."""
+    import torch
+
+    torch.manual_seed(seed)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(VOCAB, EMBED)
+            self.lstm = torch.nn.LSTM(EMBED, HIDDEN, LAYERS, batch_first=True, dropout=RATE)
+            self.drop = torch.nn.Dropout(RATE)
+            self.decoder = torch.nn.Linear(HIDDEN, VOCAB)
+
+        def forward(self, ids, state):
+            y, state = self.lstm(self.drop(self.embedding(ids)), state)
+            return self.decoder(self.drop(y)), state
+
+    model = Model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    data = torch.randint(0, VOCAB, (batch, seq + 1))
+    inputs, targets = data[:, :-1], data[:, 1:]
+    zeros = torch.zeros(LAYERS, batch, HIDDEN)
+    state = [(zeros, zeros.clone())]
+
+    def run(num_steps: int) -> float:
+        loss = None
+        for _ in range(num_steps):
+            h, c = state[0]
+            logits, (h, c) = model(inputs, (h.detach(), c.detach()))
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state[0] = (h, c)
+        return loss.item()
+
+    return run
+
+
+def torch_loop_trainer(batch: int, seq: int, seed: int = 0):
+    """``torch.nn.LSTMCell`` in a Python loop with variational (per-sequence) masks."""
+    import torch
+
+    torch.manual_seed(seed)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(VOCAB, EMBED)
+            sizes = (EMBED,) + (HIDDEN,) * LAYERS
+            self.cells = torch.nn.ModuleList(
+                torch.nn.LSTMCell(sizes[i], sizes[i + 1]) for i in range(LAYERS)
+            )
+            self.decoder = torch.nn.Linear(HIDDEN, VOCAB)
+
+        @staticmethod
+        def mask(shape):
+            return torch.bernoulli(torch.full(shape, 1 - RATE)) / (1 - RATE)
+
+        def forward(self, ids, state):
+            x = self.embedding(ids)  # (B, T, E)
+            new_state = []
+            for layer, cell in enumerate(self.cells):
+                x = x * self.mask((x.shape[0], 1, x.shape[2]))  # input / between layers
+                h, c = state[layer]
+                rec = self.mask(h.shape)
+                outputs = []
+                for t in range(x.shape[1]):
+                    h, c = cell(x[:, t], (h * rec, c))
+                    outputs.append(h)
+                x = torch.stack(outputs, 1)
+                new_state.append((h, c))
+            x = x * self.mask((x.shape[0], 1, x.shape[2]))
+            return self.decoder(x), new_state
+
+    model = Model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    data = torch.randint(0, VOCAB, (batch, seq + 1))
+    inputs, targets = data[:, :-1], data[:, 1:]
+    zeros = torch.zeros(batch, HIDDEN)
+    state = [[(zeros, zeros) for _ in range(LAYERS)]]
+
+    def run(num_steps: int) -> float:
+        loss = None
+        for _ in range(num_steps):
+            detached = [(h.detach(), c.detach()) for h, c in state[0]]
+            logits, state[0] = model(inputs, detached)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return loss.item()
+
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seq", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10, help="training steps per timing")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats")
+    parser.add_argument("--unroll", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--no-torch", action="store_true", help="JAX variants only")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for both frameworks (default: all cores; 1 also makes XLA single-threaded)",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.repeats, args.unroll = 2, 2, [1, 4]
+
+    cores = args.threads or os.cpu_count() or 1
+    load_before = _load()
+    trainers = {
+        f"jax jdrop, custom VJP, unroll={u}": jax_trainer(args.batch, args.seq, u)
+        for u in args.unroll
+    }
+    trainers["jax jdrop, autodiff scan, unroll=1"] = jax_trainer(
+        args.batch, args.seq, 1, lstm_vjp=False
+    )
+    if not args.no_torch:
+        import torch
+
+        torch.set_num_threads(cores)
+        trainers["torch.nn.LSTM (fused)"] = torch_fused_trainer(args.batch, args.seq)
+        trainers["torch LSTMCell loop (variational)"] = torch_loop_trainer(args.batch, args.seq)
+
+    for run in trainers.values():  # compile / warm up
+        run(2)
+    tokens = args.batch * args.seq * args.steps
+    rates: dict[str, list[float]] = {name: [] for name in trainers}
+    for _ in range(args.repeats):
+        for name, run in trainers.items():
+            start = time.perf_counter()
+            run(args.steps)
+            rates[name].append(tokens / (time.perf_counter() - start))
+
+    print(
+        f"LSTM LM training, {LAYERS}x{HIDDEN}, vocab {VOCAB}, batch {args.batch}, unroll "
+        f"{args.seq}, {cores} threads, jax {jax.__version__}; median of {args.repeats} x "
+        f"{args.steps} steps; load average before/after: {load_before} / {_load()}"
+    )
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    refs = [name for name in medians if name.startswith("torch")]
+    header = ["implementation", "tokens/s (median)", "best", *(f"vs {name}" for name in refs)]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    for name, median in medians.items():
+        best = f"{max(rates[name]):.0f}"
+        cells = [name, f"{median:.0f}", best, *(f"{median / medians[ref]:.2f}x" for ref in refs)]
+        print("| " + " | ".join(cells) + " |")
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+if __name__ == "__main__":
+    main()
