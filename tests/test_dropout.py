@@ -20,7 +20,7 @@ def test_inverted_and_original_have_the_same_expected_output(rate):
     """Inverted: E[train] = x = test. Original: E[train] = (1 - rate) x = test."""
     x = jnp.linspace(-2, 2, 16, dtype=jnp.float32)
     for inverted in (True, False):
-        train = _ensemble(lambda k, x: jdrop.dropout(k, x, rate, inverted=inverted), x)
+        train = _ensemble(lambda k, x, inv=inverted: jdrop.dropout(k, x, rate, inverted=inv), x)
         test = jdrop.dropout(None, x, rate, deterministic=True, inverted=inverted)
         # mean of N_KEYS draws: std = |scale * x| sqrt(rate (1 - rate) / N_KEYS); 6 sigma
         scale = 1 / (1 - rate) if inverted else 1.0
@@ -78,10 +78,12 @@ def test_no_gradient_flows_into_the_rate(key):
 def test_regenerated_mask_matches_stored_mask(key):
     x = jax.random.normal(key, (32, 48))
     for dims in [(), (0,), (1,)]:
-        stored = jax.grad(lambda x: jnp.sum(jnp.sin(jdrop.dropout(key, x, 0.4,
-                                                                 broadcast_dims=dims))))(x)
-        regen = jax.grad(lambda x: jnp.sum(jnp.sin(jdrop.dropout(
-            key, x, 0.4, broadcast_dims=dims, regenerate_mask=True))))(x)
+        def loss(x, regenerate, dims=dims):
+            y = jdrop.dropout(key, x, 0.4, broadcast_dims=dims, regenerate_mask=regenerate)
+            return jnp.sum(jnp.sin(y))
+
+        stored = jax.grad(loss)(x, False)
+        regen = jax.grad(loss)(x, True)
         np.testing.assert_array_equal(stored, regen)
 
 
