@@ -229,7 +229,7 @@ def markdown(rows: list[dict], command: str, seconds: float, num_samples: int) -
         "# UCI regression: MC dropout (Gal & Ghahramani 2016, Table 1)",
         "",
         f"Command: `{command}`  ",
-        f"Wall time: {seconds:.0f} s on {platform.machine()} CPU "
+        f"Wall time: {seconds:.0f} s (summed over data sets) on {platform.machine()} CPU "
         f"({jax.device_count()} JAX device(s)), jax {jax.__version__}; T = {num_samples} "
         "MC samples.",
         "",
@@ -273,37 +273,58 @@ def parse_args(argv=None):
     return args
 
 
+def run_dataset(name: str, args) -> dict:
+    """Every split of one data set; the result is saved before the next data set starts."""
+    n_splits = load_uci(name, 0, data_dir=args.data_dir).n_splits
+    count = n_splits if args.splits is None else min(args.splits, n_splits)
+    start = time.perf_counter()
+    splits = []
+    for split in range(count):
+        result = run_split(name, split, args, args.data_dir)
+        splits.append(result)
+        print(f"{name} split {split}: MC RMSE {result['mc_rmse']:.3f}, "
+              f"LL {result['mc_ll']:.3f} (p={result['rate']:.3g}, tau={result['tau']:.3g})",
+              flush=True)
+    return {"summary": summarise(name, splits), "splits": splits,
+            "seconds": time.perf_counter() - start}
+
+
 def main(argv=None) -> list[dict]:
+    """Runs the data sets; each one's results land in ``<output_dir>/uci_runs/<name>.json``
+    as soon as it finishes, and a data set whose file exists (with the same settings) is
+    not run again: a stopped run resumes, and several processes can share the work."""
     args = parse_args(argv)
     names = args.datasets or list(uci_dataset_names())
     unknown = sorted(set(names) - set(uci_dataset_names()))
     if unknown:
         raise SystemExit(f"unknown --datasets {unknown}; choose from {uci_dataset_names()}")
-    start = time.perf_counter()
-    rows, details = [], {}
+    out = Path(args.output_dir)
+    runs = out / "uci_runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    settings = {k: getattr(args, k) for k in
+                ("splits", "num_samples", "chunk_size", "epochs_multiplier", "seed")}
     for name in names:
-        n_splits = load_uci(name, 0, data_dir=args.data_dir).n_splits
-        count = n_splits if args.splits is None else min(args.splits, n_splits)
-        splits = []
-        for split in range(count):
-            result = run_split(name, split, args, args.data_dir)
-            splits.append(result)
-            print(f"{name} split {split}: MC RMSE {result['mc_rmse']:.3f}, "
-                  f"LL {result['mc_ll']:.3f} (p={result['rate']}, tau={result['tau']})",
-                  flush=True)
-        rows.append(summarise(name, splits))
-        details[name] = splits
-    seconds = time.perf_counter() - start
+        path = runs / f"{name}.json"
+        if path.exists() and json.loads(path.read_text()).get("settings") == settings:
+            print(f"{name}: already done ({path})", flush=True)
+            continue
+        result = run_dataset(name, args) | {"settings": settings}
+        path.write_text(json.dumps(result, indent=1))
+    done = {n: json.loads((runs / f"{n}.json").read_text()) for n in uci_dataset_names()
+            if (runs / f"{n}.json").exists()}
+    # the table takes every data set run with the same protocol, whatever its split count
+    same = lambda s: {k: v for k, v in s.items() if k != "splits"}
+    done = {n: r for n, r in done.items() if same(r.get("settings", {})) == same(settings)}
+    rows = [r["summary"] for r in done.values()]
+    seconds = sum(r["seconds"] for r in done.values())
     command = "python -m experiments.uci_regression " + " ".join(
         sys.argv[1:] if argv is None else argv)
     table = markdown(rows, command.strip(), seconds, args.num_samples)
     print(table)
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "uci_regression.md").write_text(table)
     (out / "uci_regression.json").write_text(json.dumps(
-        {"command": command.strip(), "seconds": seconds, "num_samples": args.num_samples,
-         "summary": rows, "splits": details}, indent=1))
+        {"command": command.strip(), "seconds": seconds, "settings": settings,
+         "summary": rows, "splits": {n: r["splits"] for n, r in done.items()}}, indent=1))
     return rows
 
 
