@@ -236,6 +236,7 @@ def train(
     key = jax.random.key(config.seed) if key is None else key
     eval_init_carry = init_carry if eval_init_carry is None else eval_init_carry
     graphdef, state = create_train_state(model, tx, key, mesh)
+    serialize_steps = jax.default_backend() == "cpu" and len(mesh.devices.flat) > 1
     train_step = make_train_step(
         graphdef, loss_fn, tx, mesh, l1=config.l1, l2=config.l2, penalty_where=penalty_where
     )
@@ -304,6 +305,12 @@ def train(
             k = start
             while upcoming is not _END:
                 state, metrics, carry = train_step(state, global_batch(upcoming, mesh), carry)
+                if serialize_steps:
+                    # XLA:CPU runs the collectives of several virtual devices on a small
+                    # thread pool; with asynchronous dispatch, one device can enter the next
+                    # step's collective while another still needs a thread for this one,
+                    # and the rendezvous aborts after 40 s. One step at a time avoids it.
+                    jax.block_until_ready(state)
                 step, k = step + 1, k + 1
                 running.add(metrics)
                 upcoming = next(batches, _END)
