@@ -262,6 +262,8 @@ def parse_args(argv=None):
                         "for protein); 10 is the --epochx 10 of Gal's grid-search runs")
     parser.add_argument("--data_dir", default=None, help="folder holding <name>/data.txt ...")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--table_only", action="store_true",
+                        help="only assemble the table from the data sets already run")
     parser.add_argument("--output_dir", default="experiments/results",
                         help="where uci_regression.{md,json} are written")
     args = parser.parse_args(argv)
@@ -303,7 +305,7 @@ def main(argv=None) -> list[dict]:
     runs.mkdir(parents=True, exist_ok=True)
     settings = {k: getattr(args, k) for k in
                 ("splits", "num_samples", "chunk_size", "epochs_multiplier", "seed")}
-    for name in names:
+    for name in [] if args.table_only else names:
         path = runs / f"{name}.json"
         if path.exists() and json.loads(path.read_text()).get("settings") == settings:
             print(f"{name}: already done ({path})", flush=True)
