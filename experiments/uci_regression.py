@@ -254,7 +254,9 @@ def parse_args(argv=None):
     parser.add_argument("--datasets", nargs="*", default=None,
                         help="data set names (default: all nine)")
     parser.add_argument("--splits", type=int, default=None,
-                        help="use only the first K splits of each data set (default: all)")
+                        help="use only K splits of each data set (default: all)")
+    parser.add_argument("--first_split", type=int, default=0,
+                        help="the first split to run (to share one data set between runs)")
     parser.add_argument("--num_samples", type=int, default=10_000, help="MC samples T")
     parser.add_argument("--chunk_size", type=int, default=500, help="MC samples per chunk")
     parser.add_argument("--epochs_multiplier", type=float, default=10.0,
@@ -272,16 +274,18 @@ def parse_args(argv=None):
             parser.error(f"--{name} must be >= 1, got {value}")
     if args.splits is not None and args.splits < 1:
         parser.error(f"--splits must be >= 1, got {args.splits}")
+    if args.first_split < 0:
+        parser.error(f"--first_split must be >= 0, got {args.first_split}")
     return args
 
 
 def run_dataset(name: str, args) -> dict:
     """Every split of one data set; the result is saved before the next data set starts."""
     n_splits = load_uci(name, 0, data_dir=args.data_dir).n_splits
-    count = n_splits if args.splits is None else min(args.splits, n_splits)
+    stop = n_splits if args.splits is None else min(args.first_split + args.splits, n_splits)
     start = time.perf_counter()
     splits = []
-    for split in range(count):
+    for split in range(args.first_split, stop):
         result = run_split(name, split, args, args.data_dir)
         splits.append(result)
         print(f"{name} split {split}: MC RMSE {result['mc_rmse']:.3f}, "
@@ -304,7 +308,8 @@ def main(argv=None) -> list[dict]:
     runs = out / "uci_runs"
     runs.mkdir(parents=True, exist_ok=True)
     settings = {k: getattr(args, k) for k in
-                ("splits", "num_samples", "chunk_size", "epochs_multiplier", "seed")}
+                ("splits", "first_split", "num_samples", "chunk_size", "epochs_multiplier",
+                 "seed")}
     for name in [] if args.table_only else names:
         path = runs / f"{name}.json"
         if path.exists() and json.loads(path.read_text()).get("settings") == settings:
@@ -315,7 +320,7 @@ def main(argv=None) -> list[dict]:
     done = {n: json.loads((runs / f"{n}.json").read_text()) for n in uci_dataset_names()
             if (runs / f"{n}.json").exists()}
     # the table takes every data set run with the same protocol, whatever its split count
-    same = lambda s: {k: v for k, v in s.items() if k != "splits"}
+    same = lambda s: {k: v for k, v in s.items() if k not in ("splits", "first_split")}
     done = {n: r for n, r in done.items() if same(r.get("settings", {})) == same(settings)}
     rows = [r["summary"] for r in done.values()]
     seconds = sum(r["seconds"] for r in done.values())
