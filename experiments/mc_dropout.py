@@ -130,11 +130,10 @@ def calibration_metrics(log_probs, labels, num_bins: int) -> dict[str, float]:
     }
 
 
-def mc_log_probs(fn, key, x, config: configs.Config) -> jax.Array:
-    """``(T, N, K)`` log-probabilities of ``config.num_samples`` MC-dropout passes."""
-    sample = jax.jit(lambda key, x: mc.sample(fn, key, x, num_samples=config.num_samples,
-                                              chunk_size=config.chunk_size))
-    return sample(key, jnp.asarray(x))
+def mc_log_probs_fn(fn, config: configs.Config):
+    """A jitted ``(key, x) -> (T, N, K)`` log-probabilities of ``config.num_samples`` passes."""
+    return jax.jit(lambda key, x: mc.sample(fn, key, x, num_samples=config.num_samples,
+                                            chunk_size=config.chunk_size))
 
 
 def evaluate(model, data, config: configs.Config, key) -> dict:
@@ -143,9 +142,11 @@ def evaluate(model, data, config: configs.Config, key) -> dict:
     limit = config.max_test_examples or len(test)
     x, y = np.asarray(test["inputs"][:limit]), np.asarray(test["labels"][:limit])
     fn = predictive_fn(model)
-    det_lp = jax.jit(lambda x: fn(None, x))(jnp.asarray(x))
+    deterministic = jax.jit(lambda x: fn(None, x))
+    mc_log_probs = mc_log_probs_fn(fn, config)  # compiled once, for the test set and shifts
+    det_lp = deterministic(jnp.asarray(x))
     mc_key, shift_key = jax.random.split(key)
-    samples = mc_log_probs(fn, mc_key, x, config)
+    samples = mc_log_probs(mc_key, jnp.asarray(x))
     counts = sorted({t for t in config.sample_counts if t <= config.num_samples}
                     | {config.num_samples})
     curves = {t: calibration_metrics(unc.mean_log_probs(samples[:t]), y, config.num_bins)
@@ -161,8 +162,8 @@ def evaluate(model, data, config: configs.Config, key) -> dict:
     results["shift_detection"], scores = {}, {"in-distribution": in_scores}
     for i, name in enumerate(config.shifts):
         x_shift = shifts.apply_shift(name, jax.random.fold_in(shift_key, i), x)
-        shifted = mc_log_probs(fn, jax.random.fold_in(mc_key, i + 1), x_shift, config)
-        det_shift = jax.jit(lambda x: fn(None, x))(jnp.asarray(x_shift))
+        shifted = mc_log_probs(jax.random.fold_in(mc_key, i + 1), jnp.asarray(x_shift))
+        det_shift = deterministic(jnp.asarray(x_shift))
         out_scores = _uncertainty_scores(shifted, det_shift)
         labels = np.concatenate([np.zeros(limit), np.ones(limit)]).astype(np.int32)
         results["shift_detection"][name] = {

@@ -33,7 +33,7 @@ from jdrop._checks import (
     normalize_axis,
     require_key,
 )
-from jdrop.masks import _bits_from_words, _key_words, drop_threshold, keep_mask
+from jdrop.masks import _key_words, drop_threshold, keep_from_words, keep_mask
 
 __all__ = [
     "apply_mask",
@@ -106,14 +106,10 @@ def _mask_shape(shape: Sequence[int], broadcast_dims: tuple[int, ...]) -> tuple[
     return tuple(1 if axis in broadcast_dims else size for axis, size in enumerate(shape))
 
 
-def _keep_from_words(words, mask_shape, threshold, live) -> jax.Array:
-    return (_bits_from_words(words, mask_shape) >= threshold) & live
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _regenerating_dropout(mask_shape, words, threshold, live, scale, x):
     """Inverted dropout whose VJP recomputes the mask from ``words`` (nothing stored)."""
-    keep = _keep_from_words(words, mask_shape, threshold, live)
+    keep = keep_from_words(words, mask_shape, threshold, live)
     return jnp.where(keep, _scale(x, scale), jnp.zeros((), x.dtype))
 
 
@@ -124,7 +120,7 @@ def _regenerating_fwd(mask_shape, words, threshold, live, scale, x):
 
 def _regenerating_bwd(mask_shape, residuals, g):
     words, threshold, live, scale = residuals
-    keep = _keep_from_words(words, mask_shape, threshold, live)
+    keep = keep_from_words(words, mask_shape, threshold, live)
     return None, None, None, None, jnp.where(keep, _scale(g, scale), jnp.zeros((), g.dtype))
 
 

@@ -211,6 +211,11 @@ def _shape(shape: Sequence[int]) -> tuple[int, ...]:
     return out
 
 
+def keep_from_words(words, shape: tuple[int, ...], threshold, live) -> jax.Array:
+    """The keep-mask for key words, a threshold and a live flag (see :func:`drop_threshold`)."""
+    return (_bits_from_words(words, shape) >= threshold) & live
+
+
 def drop_threshold(rate) -> tuple[jax.Array, jax.Array]:
     """The uint32 threshold ``floor(fl32(rate) * 2**32)`` and a flag ``rate < 1``.
 
@@ -264,4 +269,4 @@ def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter") -> jax.
         keep_prob = 1 - jax.lax.stop_gradient(jnp.asarray(rate, jnp.float32))
         return jax.random.bernoulli(as_key(key), keep_prob, shape)
     threshold, live = drop_threshold(rate)
-    return (random_bits(key, shape) >= threshold) & live
+    return keep_from_words(_key_words(key), shape, threshold, live)
