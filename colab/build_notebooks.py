@@ -392,8 +392,8 @@ def mc_dropout() -> list:
         from jdrop import mc, plots
         from jdrop import uncertainty as unc
         from jdrop.data import batches, load_dataset
-        from jdrop.nn.apply import pure_apply
-        from jdrop.nn.cnn import MNIST1DCNN
+        from jdrop.nn._apply import pure_apply
+        from jdrop.models._cnn import MNIST1DCNN
         from jdrop.train import TrainConfig, classification_loss, make_optimizer, train
 
         print("jax", jax.__version__, "| backend:", jax.default_backend(),
@@ -672,9 +672,9 @@ def cifar() -> list:
         from jdrop import mc
         from jdrop import uncertainty as unc
         from jdrop.data import ArrayDataset, DataNotFoundError, batches, load_dataset
-        from jdrop.nn.apply import pure_apply
-        from jdrop.nn.cnn import AlexNet
-        from jdrop.nn.resnet import resnet20
+        from jdrop.nn._apply import pure_apply
+        from jdrop.models._cnn import AlexNet
+        from jdrop.models._resnet import resnet20
         from jdrop.train import (
             TrainConfig,
             classification_loss,
@@ -940,9 +940,9 @@ def language_model() -> list:
             load_tfds_char_corpus,
             num_lm_batches,
         )
-        from jdrop.nn.generate import generate
-        from jdrop.nn.lm_configs import get_lm_config
-        from jdrop.nn.rnn_lm import RNNLanguageModel, count_params
+        from jdrop.models._generate import generate
+        from jdrop.models._lm_configs import get_lm_config
+        from jdrop.models._rnn_lm import RNNLanguageModel, count_params
         from jdrop.train import TrainConfig, make_optimizer, train
 
         print("jax", jax.__version__, "| backend:", jax.default_backend(),
@@ -1090,7 +1090,7 @@ def language_model() -> list:
 
         ## Sampling text with explicit keys
 
-        `jdrop.nn.generate.generate(model, key, prompt, num_steps, temperature)` runs the
+        `jdrop.models._generate.generate(model, key, prompt, num_steps, temperature)` runs the
         model deterministically (no dropout) and draws character `s` with
         `fold_in(key, s)`: the same key gives the same text, another key another text.
         '''),

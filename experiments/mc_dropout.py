@@ -36,11 +36,11 @@ from experiments.configs import mc_dropout as configs
 from jdrop import mc
 from jdrop import uncertainty as unc
 from jdrop.data import batches, load_dataset
-from jdrop.nn.apply import pure_apply
-from jdrop.nn.cnn import MNIST1DCNN, lenet_all, lenet_ip
-from jdrop.nn.mlp import MLP, mnist1d_mlp
-from jdrop.nn.resnet import resnet20
-from jdrop.nn.rnn_classifier import GRUClassifier
+from jdrop.models._cnn import MNIST1DCNN, lenet_all, lenet_ip
+from jdrop.models._mlp import MLP, mnist1d_mlp
+from jdrop.models._resnet import resnet20
+from jdrop.models._rnn_classifier import GRUClassifier
+from jdrop.nn._apply import pure_apply
 from jdrop.train import TrainConfig, classification_loss, make_mesh, make_optimizer, train
 
 METRICS = ("accuracy", "nll", "ece", "brier")

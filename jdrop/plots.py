@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from jdrop.uncertainty import ReliabilityData, reliability_data
+from jdrop.uncertainty._metrics import ReliabilityData, reliability_data
 
 __all__ = ["metric_vs_samples", "reliability_diagram", "uncertainty_histograms"]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jdrop
-from jdrop.dropblock import dropblock_seed_rate
+from jdrop._dropblock import dropblock_seed_rate
 
 
 def test_dropped_regions_are_unions_of_full_blocks(key):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jdrop
-from jdrop import masks
+from jdrop import _masks as masks
 
 N = 1 << 20  # elements per statistical test
 RATES = [0.0, 1e-4, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999, 1.0]

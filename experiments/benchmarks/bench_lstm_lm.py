@@ -3,10 +3,10 @@
 A 2-layer, 256-unit LSTM language model (vocab 65, embedding 256), batch 32, unroll 64,
 full training step (forward + backward + Adam update), tokens per second:
 
-* ``jax`` -- :class:`jdrop.nn.rnn_lm.RNNLanguageModel`, variational dropout (input, between
+* ``jax`` -- :class:`jdrop.models._rnn_lm.RNNLanguageModel`, variational dropout (input, between
   layers, output and recurrent, 0.25 each), one jitted step with donated state, fused gates,
   input matmul hoisted out of the ``lax.scan``; "custom VJP" is the default LSTM layer
-  (:func:`jdrop.nn.rnn_scan.lstm_layer`, weight gradients as one matmul after the reverse
+  (:func:`jdrop.nn._scan.lstm_layer`, weight gradients as one matmul after the reverse
   loop), "autodiff scan" differentiates the plain scan; ``unroll`` is ``lax.scan``'s.
 * ``torch_fused`` -- ``torch.nn.LSTM`` (fused kernels; dropout 0.25 between layers only, the
   only dropout it supports, plus input and output dropout outside), ``set_num_threads(cores)``.
@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from jdrop.nn.rnn_lm import LMConfig, RNNLanguageModel  # noqa: E402
+from jdrop.models._rnn_lm import LMConfig, RNNLanguageModel  # noqa: E402
 
 VOCAB, EMBED, HIDDEN, LAYERS = 65, 256, 256, 2
 RATE = 0.25

@@ -7,7 +7,7 @@ side by side in one run (wall-clock medians; the process CPU-time ratio is print
 it is less sensitive to other processes on a shared machine). The goal: dropout adds at
 most 5% to a training step (ratio <= 1.05).
 
-Configurations (all ``jdrop.nn.resnet.resnet20``):
+Configurations (all ``jdrop.models._resnet.resnet20``):
 
 * ``none``: no dropout, ``key=None``;
 * ``dropout``: dropout 0.1 between the two convolutions of every block (wide-ResNet style)
@@ -35,8 +35,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jdrop.nn.apply import pure_apply
-from jdrop.nn.resnet import resnet20
+from jdrop.models._resnet import resnet20
+from jdrop.nn._apply import pure_apply
 
 CONFIGS = {
     "none": {},

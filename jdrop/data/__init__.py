@@ -9,36 +9,36 @@ Only numpy and the standard library are imported here; ``tensorflow_datasets`` a
 ``mnist1d`` are imported inside the functions that use them.
 """
 
-from jdrop.data.batching import batches as batches
-from jdrop.data.batching import epoch_order as epoch_order
-from jdrop.data.batching import lm_batches as lm_batches
-from jdrop.data.batching import num_batches as num_batches
-from jdrop.data.batching import num_lm_batches as num_lm_batches
-from jdrop.data.catalog import DATASET_NAMES as DATASET_NAMES
-from jdrop.data.catalog import load_dataset as load_dataset
-from jdrop.data.dataset import ArrayDataset as ArrayDataset
-from jdrop.data.dataset import DatasetSplits as DatasetSplits
-from jdrop.data.errors import DataFormatError as DataFormatError
-from jdrop.data.errors import DataNotFoundError as DataNotFoundError
-from jdrop.data.idx import load_fashion_mnist as load_fashion_mnist
-from jdrop.data.idx import load_mnist as load_mnist
-from jdrop.data.idx import parse_idx as parse_idx
-from jdrop.data.idx import read_idx as read_idx
-from jdrop.data.locate import shared_data_roots as shared_data_roots
-from jdrop.data.mnist_1d import load_mnist1d as load_mnist1d
-from jdrop.data.text import Vocabulary as Vocabulary
-from jdrop.data.text import char_corpus as char_corpus
-from jdrop.data.text import load_char_corpus as load_char_corpus
-from jdrop.data.text import load_ptb as load_ptb
-from jdrop.data.text import read_words as read_words
-from jdrop.data.text import tfds_split_sizes as tfds_split_sizes
-from jdrop.data.tfds_source import load_tfds as load_tfds
-from jdrop.data.tfds_source import load_tfds_char_corpus as load_tfds_char_corpus
-from jdrop.data.tfds_source import load_tfds_dataset as load_tfds_dataset
-from jdrop.data.uci import Standardizer as Standardizer
-from jdrop.data.uci import UCISplit as UCISplit
-from jdrop.data.uci import load_uci as load_uci
-from jdrop.data.uci import uci_dataset_names as uci_dataset_names
+from jdrop.data._batching import batches as batches
+from jdrop.data._batching import epoch_order as epoch_order
+from jdrop.data._batching import lm_batches as lm_batches
+from jdrop.data._batching import num_batches as num_batches
+from jdrop.data._batching import num_lm_batches as num_lm_batches
+from jdrop.data._catalog import DATASET_NAMES as DATASET_NAMES
+from jdrop.data._catalog import load_dataset as load_dataset
+from jdrop.data._dataset import ArrayDataset as ArrayDataset
+from jdrop.data._dataset import DatasetSplits as DatasetSplits
+from jdrop.data._errors import DataFormatError as DataFormatError
+from jdrop.data._errors import DataNotFoundError as DataNotFoundError
+from jdrop.data._idx import load_fashion_mnist as load_fashion_mnist
+from jdrop.data._idx import load_mnist as load_mnist
+from jdrop.data._idx import parse_idx as parse_idx
+from jdrop.data._idx import read_idx as read_idx
+from jdrop.data._locate import shared_data_roots as shared_data_roots
+from jdrop.data._mnist_1d import load_mnist1d as load_mnist1d
+from jdrop.data._text import Vocabulary as Vocabulary
+from jdrop.data._text import char_corpus as char_corpus
+from jdrop.data._text import load_char_corpus as load_char_corpus
+from jdrop.data._text import load_ptb as load_ptb
+from jdrop.data._text import read_words as read_words
+from jdrop.data._text import tfds_split_sizes as tfds_split_sizes
+from jdrop.data._tfds_source import load_tfds as load_tfds
+from jdrop.data._tfds_source import load_tfds_char_corpus as load_tfds_char_corpus
+from jdrop.data._tfds_source import load_tfds_dataset as load_tfds_dataset
+from jdrop.data._uci import Standardizer as Standardizer
+from jdrop.data._uci import UCISplit as UCISplit
+from jdrop.data._uci import load_uci as load_uci
+from jdrop.data._uci import uci_dataset_names as uci_dataset_names
 
 __all__ = [
     "DATASET_NAMES",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jdrop.nn.layers import Dropout, SpatialDropout
+from jdrop.nn._layers import Dropout, SpatialDropout
 
 __all__ = ["call_optional", "optional_dropout", "per_layer"]
 

@@ -6,37 +6,39 @@ penalties, early stopping, JSONL metrics, a tqdm bar and orbax checkpoints from 
 stopped run resumes bit for bit. See :mod:`jdrop.train.loop` and :mod:`jdrop.train.step`.
 """
 
-from jdrop.train.augment import random_crop as random_crop
-from jdrop.train.augment import random_flip as random_flip
-from jdrop.train.checkpoint import Checkpointer as Checkpointer
-from jdrop.train.config import TrainConfig as TrainConfig
-from jdrop.train.distributed import data_sharding as data_sharding
-from jdrop.train.distributed import global_batch as global_batch
-from jdrop.train.distributed import make_mesh as make_mesh
-from jdrop.train.distributed import replicate as replicate
-from jdrop.train.distributed import replicated_sharding as replicated_sharding
-from jdrop.train.distributed import shard_rows as shard_rows
-from jdrop.train.early_stopping import EarlyStopping as EarlyStopping
-from jdrop.train.early_stopping import EarlyStoppingState as EarlyStoppingState
-from jdrop.train.loop import TrainResult as TrainResult
-from jdrop.train.loop import evaluate as evaluate
-from jdrop.train.loop import train as train
-from jdrop.train.losses import classification_loss as classification_loss
-from jdrop.train.losses import regression_loss as regression_loss
-from jdrop.train.metrics_log import read_metrics as read_metrics
-from jdrop.train.optim import make_optimizer as make_optimizer
-from jdrop.train.optim import make_schedule as make_schedule
-from jdrop.train.regularizers import all_params as all_params
-from jdrop.train.regularizers import is_kernel as is_kernel
-from jdrop.train.regularizers import l1_penalty as l1_penalty
-from jdrop.train.regularizers import l2_penalty as l2_penalty
-from jdrop.train.state import TrainState as TrainState
-from jdrop.train.state import create_train_state as create_train_state
-from jdrop.train.state import merge_model as merge_model
-from jdrop.train.state import split_model as split_model
-from jdrop.train.step import make_eval_step as make_eval_step
-from jdrop.train.step import make_train_step as make_train_step
-from jdrop.train.step import step_key as step_key
+from jdrop.train._augment import random_crop as random_crop
+from jdrop.train._augment import random_flip as random_flip
+from jdrop.train._checkpoint import Checkpointer as Checkpointer
+from jdrop.train._config import TrainConfig as TrainConfig
+from jdrop.train._distributed import data_sharding as data_sharding
+from jdrop.train._distributed import global_batch as global_batch
+from jdrop.train._distributed import make_mesh as make_mesh
+from jdrop.train._distributed import replicate as replicate
+from jdrop.train._distributed import replicated_sharding as replicated_sharding
+from jdrop.train._distributed import shard_rows as shard_rows
+from jdrop.train._early_stopping import EarlyStopping as EarlyStopping
+from jdrop.train._early_stopping import EarlyStoppingState as EarlyStoppingState
+from jdrop.train._loop import TrainResult as TrainResult
+from jdrop.train._loop import evaluate as evaluate
+from jdrop.train._loop import train as train
+from jdrop.train._losses import classification_loss as classification_loss
+from jdrop.train._losses import regression_loss as regression_loss
+from jdrop.train._maxnorm import max_norm as max_norm
+from jdrop.train._maxnorm import project_max_norm as project_max_norm
+from jdrop.train._metrics_log import read_metrics as read_metrics
+from jdrop.train._optim import make_optimizer as make_optimizer
+from jdrop.train._optim import make_schedule as make_schedule
+from jdrop.train._regularizers import all_params as all_params
+from jdrop.train._regularizers import is_kernel as is_kernel
+from jdrop.train._regularizers import l1_penalty as l1_penalty
+from jdrop.train._regularizers import l2_penalty as l2_penalty
+from jdrop.train._state import TrainState as TrainState
+from jdrop.train._state import create_train_state as create_train_state
+from jdrop.train._state import merge_model as merge_model
+from jdrop.train._state import split_model as split_model
+from jdrop.train._step import make_eval_step as make_eval_step
+from jdrop.train._step import make_train_step as make_train_step
+from jdrop.train._step import step_key as step_key
 
 __all__ = [
     "Checkpointer",
@@ -58,6 +60,8 @@ __all__ = [
     "make_mesh",
     "make_optimizer",
     "make_schedule",
+    "max_norm",
+    "project_max_norm",
     "make_train_step",
     "merge_model",
     "random_crop",

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from jdrop.data import locate
+from jdrop.data import _locate as locate
 
 SHARED = locate.shared_data_roots()
 

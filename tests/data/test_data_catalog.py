@@ -11,7 +11,7 @@ import pytest
 import jdrop
 import jdrop.data
 from jdrop.data import DATASET_NAMES, DataNotFoundError, idx, load_dataset, shared_data_roots
-from jdrop.data.locate import candidate_dirs, find_files
+from jdrop.data._locate import candidate_dirs, find_files
 
 
 def test_root_conftest_applies_here():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jdrop.nn.apply import pure_apply
-from jdrop.nn.cnn import MNIST1DCNN, AlexNet, LeNet, lenet_all, lenet_ip
+from jdrop.models._cnn import MNIST1DCNN, AlexNet, LeNet, lenet_all, lenet_ip
+from jdrop.nn._apply import pure_apply
 
 
 def _count(model):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jdrop.nn.generate import generate, sample_logits
-from jdrop.nn.rnn_lm import LMConfig, RNNLanguageModel
+from jdrop.models._generate import generate, sample_logits
+from jdrop.models._rnn_lm import LMConfig, RNNLanguageModel
 
 VOCAB = 17
 

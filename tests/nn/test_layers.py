@@ -7,8 +7,8 @@ import pytest
 from flax import nnx
 
 import jdrop
-from jdrop.nn.apply import split_key
-from jdrop.nn.layers import (
+from jdrop.nn._apply import split_key
+from jdrop.nn._layers import (
     AlphaDropout,
     ConcreteDropout,
     DropBlock,

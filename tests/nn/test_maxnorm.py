@@ -7,8 +7,8 @@ import optax
 import pytest
 from flax import nnx
 
-from jdrop.nn.maxnorm import max_norm, project_max_norm
-from jdrop.nn.mlp import MLP
+from jdrop.models._mlp import MLP
+from jdrop.train._maxnorm import max_norm, project_max_norm
 
 C = 1.5
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jdrop.nn.mlp import MLP, mnist1d_mlp
+from jdrop.models._mlp import MLP, mnist1d_mlp
 
 
 def _count(model):

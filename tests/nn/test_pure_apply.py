@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jdrop.nn.apply import pure_apply
-from jdrop.nn.cnn import MNIST1DCNN, AlexNet
-from jdrop.nn.layers import Dropout, SpatialDropout
-from jdrop.nn.mlp import MLP
-from jdrop.nn.resnet import ResNet
+from jdrop.models._cnn import MNIST1DCNN, AlexNet
+from jdrop.models._mlp import MLP
+from jdrop.models._resnet import ResNet
+from jdrop.nn._apply import pure_apply
+from jdrop.nn._layers import Dropout, SpatialDropout
 
 
 def _mlp():

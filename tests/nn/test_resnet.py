@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jdrop.nn.apply import pure_apply
-from jdrop.nn.resnet import ResNet, cifar_resnet, resnet18, resnet20, resnet32, resnet50, resnet56
+from jdrop.models._resnet import (
+    ResNet,
+    cifar_resnet,
+    resnet18,
+    resnet20,
+    resnet32,
+    resnet50,
+    resnet56,
+)
+from jdrop.nn._apply import pure_apply
 
 
 def _count(model):

@@ -7,8 +7,8 @@ import pytest
 from flax import nnx
 
 import jdrop
-from jdrop.nn.rnn_cells import GRUCell, LSTMCell, gru_step, lstm_step, make_cell
-from jdrop.nn.rnn_scan import lstm_layer, scan_cell
+from jdrop.nn._cells import GRUCell, LSTMCell, gru_step, lstm_step, make_cell
+from jdrop.nn._scan import lstm_layer, scan_cell
 
 
 def _sigmoid(x):

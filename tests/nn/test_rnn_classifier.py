@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jdrop.nn.rnn_classifier import GRUClassifier
-from jdrop.nn.rnn_lm import count_params
+from jdrop.models._rnn_classifier import GRUClassifier
+from jdrop.models._rnn_lm import count_params
 
 
 def test_shapes_for_both_input_layouts():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jdrop.nn.lm_configs import LM_CONFIGS, get_lm_config, make_language_model, param_count
-from jdrop.nn.rnn_lm import LMConfig, RNNLanguageModel, RNNStack, count_params
+from jdrop.models._lm_configs import LM_CONFIGS, get_lm_config, make_language_model, param_count
+from jdrop.models._rnn_lm import LMConfig, RNNLanguageModel, RNNStack, count_params
 
 SMALL = dict(vocab_size=13, embed_size=6, hidden_sizes=(8, 6))
 ALL_DROPOUT = dict(

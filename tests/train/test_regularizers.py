@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from jdrop.train import all_params, is_kernel, l1_penalty, l2_penalty
-from jdrop.train.regularizers import leaf_path, select
+from jdrop.train._regularizers import leaf_path, select
 
 
 def _model_params():

@@ -1,0 +1,63 @@
+"""Gaussian (multiplicative-noise) dropout.
+
+    y = x * e,   e ~ N(1, sigma**2),   sigma**2 = rate / (1 - rate),
+
+the Gaussian with the same mean and variance as inverted Bernoulli dropout's
+``m / (1 - rate)``; identity at test time.
+
+References:
+  Srivastava et al. "Dropout: A Simple Way to Prevent Neural Networks from Overfitting".
+  JMLR 2014, section 10. Wang & Manning. "Fast dropout training". ICML 2013.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jdrop._dropout import _compute_dtype
+from jdrop._masks import normal
+from jdrop._validation import check_float_array, concrete_rate, require_key
+
+__all__ = ["gaussian_dropout"]
+
+
+def gaussian_dropout(key, x, rate, *, deterministic: bool = False) -> jax.Array:
+    """Multiplies ``x`` by ``N(1, rate / (1 - rate))`` noise.
+
+    Args:
+      key: PRNG key (``None`` allowed when deterministic).
+      x: floating-point array.
+      rate: the Bernoulli drop probability being matched, in ``[0, 1)`` (``rate == 1``
+        would need infinite variance).
+      deterministic: return ``x`` unchanged.
+
+    Returns:
+      An array like ``x``.
+
+    Raises:
+      ValueError: concrete ``rate`` outside ``[0, 1)`` or NaN; missing key.
+      TypeError: integer ``x``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> y = gaussian_dropout(jax.random.key(0), jnp.ones(100_000), 0.5)
+      >>> round(float(y.mean()), 1), round(float(y.var()), 1)
+      (1.0, 1.0)
+
+    References:
+      Srivastava et al. JMLR 2014, section 10.
+    """
+    x = check_float_array(x)
+    rate_value = concrete_rate(rate, allow_one=False)
+    if deterministic:
+        return x
+    require_key(key, deterministic, "gaussian_dropout")
+    if rate_value == 0.0:
+        return x
+    dtype = _compute_dtype(x.dtype)
+    rate = jax.lax.stop_gradient(jnp.asarray(rate)).astype(dtype)
+    sigma = jnp.sqrt(rate / (1 - rate))
+    noise = np.asarray(1, dtype) + sigma * normal(key, x.shape, dtype)
+    return (x.astype(dtype) * noise).astype(x.dtype)
