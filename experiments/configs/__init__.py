@@ -1,1 +1,0 @@
-"""Experiment configurations: one dataclass per experiment, every field commented."""
