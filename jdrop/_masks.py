@@ -108,6 +108,17 @@ def _counters(shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array | None]:
     return lo, hi
 
 
+def counter_bits(words: jax.Array, lo: jax.Array, hi: jax.Array | None = None) -> jax.Array:
+    """The generator's bits for explicit counters: the block form of :func:`random_bits`.
+
+    ``random_bits(key, shape)[idx]`` equals ``counter_bits(key_words(key), lo, hi)`` where
+    ``(lo, hi)`` are the 32-bit words of ``idx``'s linear index as :func:`_counters` splits
+    it. Kernels that compute a block of a larger array (attention) call this with the
+    block's global counters, so any block order gives the bits of the whole array.
+    """
+    return _hash(words, lo, hi)
+
+
 def _bits_from_words(words: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     lo, hi = _counters(shape)
     return _hash(words, lo, hi)
