@@ -1,7 +1,4 @@
-"""The main job: MC-dropout uncertainty vs deterministic (weight-scaling) inference.
-
-    python -m experiments.mc_dropout --workdir /tmp/mc_dropout          # MNIST-1D, ~5 min
-    python -m experiments.mc_dropout --workdir /tmp/mc_smoke --smoke    # < 60 s
+"""MC-dropout uncertainty vs deterministic (weight-scaling) inference: the main job.
 
 Trains a CNN with dropout on MNIST-1D (generated in-process: no file, no network) with
 :func:`jdrop.train.train`, then compares
@@ -11,15 +8,15 @@ Trains a CNN with dropout on MNIST-1D (generated in-process: no file, no network
   accuracy, NLL, ECE and Brier score;
 * how well the predictive entropy and the mutual information (BALD) of the MC ensemble, and
   the entropy of the deterministic prediction, separate the in-distribution test signals
-  from shifted ones (``experiments/shifts.py``: noise, translation, reversal), by AUROC.
+  from shifted ones (:func:`jdrop.data.apply_shift`: noise, translation, reversal), by AUROC.
 
-Writes ``results.json``, ``results.md`` (printed too), PNG plots and the training log
-(``train/metrics.jsonl``, orbax checkpoints: a stopped run resumes) into ``--workdir``.
+:func:`train_and_evaluate` writes ``results.json``, ``results.md`` (printed too), PNG plots
+and the training log (``train/metrics.jsonl``, orbax checkpoints: a stopped run resumes)
+into the work directory.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -31,16 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments import shifts
-from experiments.configs import mc_dropout as configs
+from experiments.mc_dropout import config as configs
 from jdrop import mc
 from jdrop import uncertainty as unc
-from jdrop.data import batches, load_dataset
-from jdrop.models._cnn import MNIST1DCNN, lenet_all, lenet_ip
-from jdrop.models._mlp import MLP, mnist1d_mlp
-from jdrop.models._resnet import resnet20
-from jdrop.models._rnn_classifier import GRUClassifier
-from jdrop.nn._apply import pure_apply
+from jdrop.data import SHIFTS, apply_shift, batches, load_dataset
+from jdrop.models import MLP, MNIST1DCNN, GRUClassifier, lenet_all, lenet_ip, mnist1d_mlp, resnet20
+from jdrop.nn import pure_apply
 from jdrop.train import TrainConfig, classification_loss, make_mesh, make_optimizer, train
 
 METRICS = ("accuracy", "nll", "ece", "brier")
@@ -58,17 +51,18 @@ def build_model(config: configs.Config, input_shape: tuple[int, ...], num_classe
             rngs=rngs,
         )
     if name == "mlp" and len(input_shape) == 1:
-        return mnist1d_mlp(hidden=(config.width * 4, config.width * 4),
-                           input_rate=config.conv_rate, hidden_rate=config.head_rate,
-                           rngs=rngs)
+        return mnist1d_mlp(hidden=(config.mlp_width, config.mlp_width),
+                           input_rate=config.mlp_input_rate,
+                           hidden_rate=config.mlp_hidden_rate, rngs=rngs)
     if name == "gru" and len(input_shape) == 1:
         return GRUClassifier(input_shape[0], num_classes, rngs=rngs,
-                             hidden_size=max(config.width // 4, 6),
-                             recurrent_dropout=config.conv_rate, dropout=config.head_rate)
+                             hidden_size=config.gru_hidden,
+                             recurrent_dropout=config.gru_recurrent_rate,
+                             dropout=config.gru_readout_rate)
     if name == "mlp":
-        return MLP(int(np.prod(input_shape)), (config.width * 16, config.width * 16),
-                   num_classes, input_rate=config.conv_rate, hidden_rate=config.head_rate,
-                   rngs=rngs)
+        return MLP(int(np.prod(input_shape)), (config.mlp_width, config.mlp_width),
+                   num_classes, input_rate=config.mlp_input_rate,
+                   hidden_rate=config.mlp_hidden_rate, rngs=rngs)
     if name in ("lenet_all", "lenet_ip") and len(input_shape) == 3:
         make = lenet_all if name == "lenet_all" else lenet_ip
         return make(config.head_rate, num_classes=num_classes, image_size=input_shape[:2],
@@ -115,7 +109,12 @@ def predictive_fn(model):
     """``fn(key, x) -> log-probabilities``; ``key=None`` is deterministic inference."""
     apply_fn, state = pure_apply(model)
     kwargs = {"train": False} if _is_batchnorm_model(model) else {}
-    return lambda key, x: jax.nn.log_softmax(apply_fn(state, key, x, **kwargs), axis=-1)
+
+    def fn(key, x):
+        logits = apply_fn(state, key, x, deterministic=key is None, **kwargs)
+        return jax.nn.log_softmax(logits, axis=-1)
+
+    return fn
 
 
 def calibration_metrics(log_probs, labels, num_bins: int) -> dict[str, float]:
@@ -161,7 +160,7 @@ def evaluate(model, data, config: configs.Config, key) -> dict:
     in_scores = _uncertainty_scores(samples, det_lp)
     results["shift_detection"], scores = {}, {"in-distribution": in_scores}
     for i, name in enumerate(config.shifts):
-        x_shift = shifts.apply_shift(name, jax.random.fold_in(shift_key, i), x)
+        x_shift = apply_shift(name, jax.random.fold_in(shift_key, i), x)
         shifted = mc_log_probs(jax.random.fold_in(mc_key, i + 1), jnp.asarray(x_shift))
         det_shift = deterministic(jnp.asarray(x_shift))
         out_scores = _uncertainty_scores(shifted, det_shift)
@@ -259,6 +258,7 @@ def _save(fig, path: Path, plt) -> str:
 
 def train_and_evaluate(config: configs.Config, workdir) -> dict:
     """Trains, evaluates and writes every artefact into ``workdir``; returns the results."""
+    check_config(config)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -277,42 +277,16 @@ def train_and_evaluate(config: configs.Config, workdir) -> dict:
     return results
 
 
-def parse_args(argv=None) -> tuple[configs.Config, Path]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", required=True, help="where results and checkpoints go")
-    parser.add_argument("--smoke", action="store_true", help="the whole path in < 60 s")
-    fields = {f.name: f for f in dataclasses.fields(configs.Config)}
-    for name in ("dataset", "data_dir", "model", "width", "conv_rate", "head_rate",
-                 "learning_rate", "schedule", "num_epochs", "num_samples", "batch_size", "seed"):
-        default = getattr(configs.Config, name)
-        kind = type(default) if default is not None else str
-        parser.add_argument(f"--{name}", type=kind, default=None,
-                            help=f"default {default!r} ({fields[name].type})")
-    args = parser.parse_args(argv)
-    config = configs.smoke() if args.smoke else configs.default()
-    overrides = {name: getattr(args, name) for name in fields
-                 if getattr(args, name, None) is not None}
-    config = dataclasses.replace(config, **overrides)
-    _validate(parser, config)
-    return config, Path(args.workdir)
-
-
-def _validate(parser, config: configs.Config) -> None:
-    for name in ("width", "num_epochs", "num_samples", "batch_size", "chunk_size"):
+def check_config(config: configs.Config) -> None:
+    """Raises ``ValueError`` naming the field (flag) of an invalid configuration."""
+    for name in ("width", "mlp_width", "gru_hidden", "num_epochs", "num_samples",
+                 "batch_size", "chunk_size"):
         if getattr(config, name) < 1:
-            parser.error(f"--{name} must be >= 1, got {getattr(config, name)}")
-    for name in ("conv_rate", "head_rate"):
+            raise ValueError(f"--{name} must be >= 1, got {getattr(config, name)}")
+    for name in ("conv_rate", "head_rate", "mlp_input_rate", "mlp_hidden_rate",
+                 "gru_recurrent_rate", "gru_readout_rate"):
         if not 0 <= getattr(config, name) < 1:
-            parser.error(f"--{name} must be in [0, 1), got {getattr(config, name)}")
-    unknown = sorted(set(config.shifts) - set(shifts.SHIFTS))
+            raise ValueError(f"--{name} must be in [0, 1), got {getattr(config, name)}")
+    unknown = sorted(set(config.shifts) - set(SHIFTS))
     if unknown:
-        parser.error(f"unknown shifts {unknown}; choose from {sorted(shifts.SHIFTS)}")
-
-
-def main(argv=None) -> dict:
-    config, workdir = parse_args(argv)
-    return train_and_evaluate(config, workdir)
-
-
-if __name__ == "__main__":
-    main()
+        raise ValueError(f"unknown --shifts {unknown}; choose from {sorted(SHIFTS)}")

@@ -1,8 +1,5 @@
 """Gal & Ghahramani (2016), Table 1: MC-dropout regression on the UCI data sets.
 
-    python -m experiments.uci_regression                       # all nine data sets
-    python -m experiments.uci_regression --datasets yacht --splits 2 --num_samples 1000
-
 Their protocol (yaringal/DropoutUncertaintyExps, ``experiment.py`` and ``net/net.py``):
 one hidden layer of 50 ReLU units (100 for protein) with dropout on the input and on the
 hidden layer, L2 weight decay ``lengthscale**2 * (1 - p) / (2 N tau)`` with
@@ -23,12 +20,10 @@ hyper-parameters inside one ``jax.jit`` ``lax.scan`` over the epoch's steps.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -38,8 +33,11 @@ import numpy as np
 import optax
 
 import jdrop
+from experiments import flags
+from experiments.uci_regression import config as configs
 from jdrop import mc
-from jdrop.data import load_uci, uci_dataset_names
+from jdrop.data import Standardizer, load_uci, uci_dataset_names
+from jdrop.uncertainty import rmse
 
 LENGTHSCALE = 1e-2
 BATCH_SIZE = 128
@@ -148,8 +146,7 @@ def mc_evaluate(params, rate, key, x, y_raw, tau, y_mean, y_std, num_samples, ch
 
 def standard_rmse(params, rate, x, y_raw, y_mean, y_std):
     """RMSE of the deterministic (weight-scaling) prediction."""
-    pred = forward(params, None, x, rate) * y_std + y_mean
-    return jnp.sqrt(jnp.mean((pred - y_raw) ** 2))
+    return rmse(forward(params, None, x, rate) * y_std + y_mean, y_raw)
 
 
 _mc_evaluate = jax.jit(mc_evaluate, static_argnames=("num_samples", "chunk_size"))
@@ -157,52 +154,49 @@ _standard_rmse = jax.jit(standard_rmse)
 
 
 def _standardise(x_train, y_train):
-    """Gal's normalisation: training means and standard deviations (a zero std -> 1)."""
-    x_mean, x_std = x_train.mean(0), x_train.std(0)
-    x_std = np.where(x_std == 0, 1.0, x_std)
-    y_mean, y_std = float(y_train.mean()), float(y_train.std())
-    scale = lambda x: ((x - x_mean) / x_std).astype(np.float32)
-    return scale, np.float32(y_mean), np.float32(y_std)
+    """Gal's normalisation with training statistics: ``(x scaler, y mean, y std)``."""
+    y_scaler = Standardizer.fit(y_train[:, None])
+    return Standardizer.fit(x_train), y_scaler.mean[0], y_scaler.std[0]
 
 
-def run_split(name: str, split: int, args, data_dir) -> dict:
+def run_split(name: str, split: int, config: configs.Config) -> dict:
     """Grid search on the validation part, retrain on the split's training set, test."""
-    data = load_uci(name, split, data_dir=data_dir)
-    epochs = max(1, int(round(data.n_epochs * args.epochs_multiplier)))
+    data = load_uci(name, split, data_dir=config.data_dir)
+    epochs = max(1, int(round(data.n_epochs * config.epochs_multiplier)))
     x_all = np.asarray(data.X_train, np.float64)
     y_all = np.asarray(data.y_train, np.float64)[:, 0]
     num_fit = int(0.8 * len(x_all))
     rates = np.array([r for r in data.dropout_rates for _ in data.tau_values], np.float32)
     taus = np.array([t for _ in data.dropout_rates for t in data.tau_values], np.float32)
-    key = jax.random.fold_in(jax.random.key(args.seed), split)
+    key = jax.random.fold_in(jax.random.key(config.seed), split)
     train_key, val_key, final_key, test_key = jax.random.split(key, 4)
 
     # 1. the whole grid on the first 80%, chosen by validation MC log-likelihood
-    scale, y_mean, y_std = _standardise(x_all[:num_fit], y_all[:num_fit])
-    x_fit = jnp.asarray(scale(x_all[:num_fit]))
+    scaler, y_mean, y_std = _standardise(x_all[:num_fit], y_all[:num_fit])
+    x_fit = jnp.asarray(scaler.transform(x_all[:num_fit]))
     y_fit = jnp.asarray(((y_all[:num_fit] - y_mean) / y_std).astype(np.float32))
     grid_params = make_trainer(num_fit, epochs, data.n_hidden)(train_key, x_fit, y_fit, rates, taus)
-    x_val = jnp.asarray(scale(x_all[num_fit:]))
+    x_val = jnp.asarray(scaler.transform(x_all[num_fit:]))
     y_val = jnp.asarray(y_all[num_fit:].astype(np.float32))
     val_ll = []
     for i in range(len(rates)):
         params_i = jax.tree_util.tree_map(lambda p, i=i: p[i], grid_params)
         _, ll = _mc_evaluate(params_i, rates[i], val_key, x_val, y_val, taus[i], y_mean,
-                             y_std, args.num_samples, args.chunk_size)
+                             y_std, config.num_samples, config.chunk_size)
         val_ll.append(float(ll))
     best = int(np.nanargmax(val_ll))
 
     # 2. retrain on the whole training split with the chosen (rate, tau), then test
-    scale, y_mean, y_std = _standardise(x_all, y_all)
-    x_train = jnp.asarray(scale(x_all))
+    scaler, y_mean, y_std = _standardise(x_all, y_all)
+    x_train = jnp.asarray(scaler.transform(x_all))
     y_train = jnp.asarray(((y_all - y_mean) / y_std).astype(np.float32))
     trainer = make_trainer(len(x_all), epochs, data.n_hidden)
     params = trainer(final_key, x_train, y_train, rates[best:best + 1], taus[best:best + 1])
     params = jax.tree_util.tree_map(lambda p: p[0], params)
-    x_test = jnp.asarray(scale(np.asarray(data.X_test, np.float64)))
+    x_test = jnp.asarray(scaler.transform(data.X_test))
     y_test = jnp.asarray(np.asarray(data.y_test, np.float32)[:, 0])
     rmse, ll = _mc_evaluate(params, rates[best], test_key, x_test, y_test, taus[best],
-                            y_mean, y_std, args.num_samples, args.chunk_size)
+                            y_mean, y_std, config.num_samples, config.chunk_size)
     std_rmse = _standard_rmse(params, rates[best], x_test, y_test, y_mean, y_std)
     return {
         "split": split, "rate": float(rates[best]), "tau": float(taus[best]),
@@ -249,44 +243,29 @@ def markdown(rows: list[dict], command: str, seconds: float, num_samples: int) -
     return "\n".join(lines) + "\n"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="*", default=None,
-                        help="data set names (default: all nine)")
-    parser.add_argument("--splits", type=int, default=None,
-                        help="use only K splits of each data set (default: all)")
-    parser.add_argument("--first_split", type=int, default=0,
-                        help="the first split to run (to share one data set between runs)")
-    parser.add_argument("--num_samples", type=int, default=10_000, help="MC samples T")
-    parser.add_argument("--chunk_size", type=int, default=500, help="MC samples per chunk")
-    parser.add_argument("--epochs_multiplier", type=float, default=10.0,
-                        help="multiply the data sets' epoch counts (n_epochs.txt: 40, 20 "
-                        "for protein); 10 is the --epochx 10 of Gal's grid-search runs")
-    parser.add_argument("--data_dir", default=None, help="folder holding <name>/data.txt ...")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--table_only", action="store_true",
-                        help="only assemble the table from the data sets already run")
-    parser.add_argument("--output_dir", default="experiments/results",
-                        help="where uci_regression.{md,json} are written")
-    args = parser.parse_args(argv)
-    for name, value in (("num_samples", args.num_samples), ("chunk_size", args.chunk_size)):
-        if value < 1:
-            parser.error(f"--{name} must be >= 1, got {value}")
-    if args.splits is not None and args.splits < 1:
-        parser.error(f"--splits must be >= 1, got {args.splits}")
-    if args.first_split < 0:
-        parser.error(f"--first_split must be >= 0, got {args.first_split}")
-    return args
+def check_config(config: configs.Config) -> None:
+    """Raises ``ValueError`` naming the field (flag) of an invalid configuration."""
+    for name in ("num_samples", "chunk_size"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(config, name)}")
+    if config.splits is not None and config.splits < 1:
+        raise ValueError(f"--splits must be >= 1, got {config.splits}")
+    if config.first_split < 0:
+        raise ValueError(f"--first_split must be >= 0, got {config.first_split}")
+    unknown = sorted(set(config.datasets or ()) - set(uci_dataset_names()))
+    if unknown:
+        raise ValueError(f"unknown --datasets {unknown}; choose from {uci_dataset_names()}")
 
 
-def run_dataset(name: str, args) -> dict:
+def run_dataset(name: str, config: configs.Config) -> dict:
     """Every split of one data set; the result is saved before the next data set starts."""
-    n_splits = load_uci(name, 0, data_dir=args.data_dir).n_splits
-    stop = n_splits if args.splits is None else min(args.first_split + args.splits, n_splits)
+    n_splits = load_uci(name, 0, data_dir=config.data_dir).n_splits
+    stop = n_splits if config.splits is None else min(config.first_split + config.splits,
+                                                      n_splits)
     start = time.perf_counter()
     splits = []
-    for split in range(args.first_split, stop):
-        result = run_split(name, split, args, args.data_dir)
+    for split in range(config.first_split, stop):
+        result = run_split(name, split, config)
         splits.append(result)
         print(f"{name} split {split}: MC RMSE {result['mc_rmse']:.3f}, "
               f"LL {result['mc_ll']:.3f} (p={result['rate']:.3g}, tau={result['tau']:.3g})",
@@ -295,27 +274,25 @@ def run_dataset(name: str, args) -> dict:
             "seconds": time.perf_counter() - start}
 
 
-def main(argv=None) -> list[dict]:
-    """Runs the data sets; each one's results land in ``<output_dir>/uci_runs/<name>.json``
+def train_and_evaluate(config: configs.Config, workdir) -> list[dict]:
+    """Runs the data sets; each one's results land in ``<workdir>/uci_runs/<name>.json``
     as soon as it finishes, and a data set whose file exists (with the same settings) is
-    not run again: a stopped run resumes, and several processes can share the work."""
-    args = parse_args(argv)
-    names = args.datasets or list(uci_dataset_names())
-    unknown = sorted(set(names) - set(uci_dataset_names()))
-    if unknown:
-        raise SystemExit(f"unknown --datasets {unknown}; choose from {uci_dataset_names()}")
-    out = Path(args.output_dir)
+    not run again: a stopped run resumes, and several processes can share the work. The
+    table of every data set run so far goes to ``<workdir>/uci_regression.{md,json}``."""
+    check_config(config)
+    names = config.datasets or list(uci_dataset_names())
+    out = Path(workdir)
     runs = out / "uci_runs"
     runs.mkdir(parents=True, exist_ok=True)
-    settings = {k: getattr(args, k) for k in
+    settings = {k: getattr(config, k) for k in
                 ("splits", "first_split", "num_samples", "chunk_size", "epochs_multiplier",
                  "seed")}
-    for name in [] if args.table_only else names:
+    for name in [] if config.table_only else names:
         path = runs / f"{name}.json"
         if path.exists() and json.loads(path.read_text()).get("settings") == settings:
             print(f"{name}: already done ({path})", flush=True)
             continue
-        result = run_dataset(name, args) | {"settings": settings}
+        result = run_dataset(name, config) | {"settings": settings}
         path.write_text(json.dumps(result, indent=1))
     done = {n: json.loads((runs / f"{n}.json").read_text()) for n in uci_dataset_names()
             if (runs / f"{n}.json").exists()}
@@ -324,16 +301,11 @@ def main(argv=None) -> list[dict]:
     done = {n: r for n, r in done.items() if same(r.get("settings", {})) == same(settings)}
     rows = [r["summary"] for r in done.values()]
     seconds = sum(r["seconds"] for r in done.values())
-    command = "python -m experiments.uci_regression " + " ".join(
-        sys.argv[1:] if argv is None else argv)
-    table = markdown(rows, command.strip(), seconds, args.num_samples)
+    command = flags.command("experiments.uci_regression", config)
+    table = markdown(rows, command, seconds, config.num_samples)
     print(table)
     (out / "uci_regression.md").write_text(table)
     (out / "uci_regression.json").write_text(json.dumps(
-        {"command": command.strip(), "seconds": seconds, "settings": settings,
+        {"command": command, "seconds": seconds, "settings": settings,
          "summary": rows, "splits": {n: r["splits"] for n, r in done.items()}}, indent=1))
     return rows
-
-
-if __name__ == "__main__":
-    main()

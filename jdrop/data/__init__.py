@@ -26,6 +26,8 @@ from jdrop.data._idx import parse_idx as parse_idx
 from jdrop.data._idx import read_idx as read_idx
 from jdrop.data._locate import shared_data_roots as shared_data_roots
 from jdrop.data._mnist_1d import load_mnist1d as load_mnist1d
+from jdrop.data._shifts import SHIFTS as SHIFTS
+from jdrop.data._shifts import apply_shift as apply_shift
 from jdrop.data._text import Vocabulary as Vocabulary
 from jdrop.data._text import char_corpus as char_corpus
 from jdrop.data._text import load_char_corpus as load_char_corpus
@@ -46,9 +48,11 @@ __all__ = [
     "DataFormatError",
     "DataNotFoundError",
     "DatasetSplits",
+    "SHIFTS",
     "Standardizer",
     "UCISplit",
     "Vocabulary",
+    "apply_shift",
     "batches",
     "char_corpus",
     "epoch_order",

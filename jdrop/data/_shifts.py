@@ -1,4 +1,4 @@
-"""Distribution shifts for the uncertainty experiments: inputs the model was not trained on.
+"""Distribution shifts: inputs a model was not trained on, for out-of-distribution tests.
 
 Each shift is a pure function ``shift(key, x) -> x'`` of a batch of signals ``(N, L)`` /
 ``(N, L, C)`` or images ``(N, H, W, C)``; the first non-batch axis is "time" (or height).
@@ -14,19 +14,17 @@ Each shift is a pure function ``shift(key, x) -> x'`` of a batch of signals ``(N
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["SHIFTS", "apply_shift"]
 
+def _noise(key, x: np.ndarray) -> np.ndarray:
+    import jax  # jdrop.data imports numpy only; jax is needed for this shift alone
 
-def noise(key, x: np.ndarray) -> np.ndarray:
     sigma = np.float32(x.std())
-    return x + sigma * np.asarray(jax.random.normal(key, x.shape, jnp.float32))
+    return x + sigma * np.asarray(jax.random.normal(key, x.shape, np.float32))
 
 
-def translation(key, x: np.ndarray) -> np.ndarray:
+def _translation(key, x: np.ndarray) -> np.ndarray:
     del key
     steps = x.shape[1] // 4
     out = np.zeros_like(x)
@@ -34,16 +32,45 @@ def translation(key, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def reversal(key, x: np.ndarray) -> np.ndarray:
+def _reversal(key, x: np.ndarray) -> np.ndarray:
     del key
     return np.ascontiguousarray(x[:, ::-1])
 
 
-SHIFTS = {"noise": noise, "translation": translation, "reversal": reversal}
+SHIFTS = {"noise": _noise, "translation": _translation, "reversal": _reversal}
+"""The shifts by name: ``SHIFTS[name](key, x) -> x'`` (see :func:`apply_shift`)."""
 
 
 def apply_shift(name: str, key, x) -> np.ndarray:
-    """``SHIFTS[name](key, x)`` as float32 numpy, with a clear error for unknown names."""
+    """Shifts a batch of inputs away from the training distribution.
+
+    ``noise`` adds Gaussian noise with the data's standard deviation (SNR 1);
+    ``translation`` moves every example by a quarter of its first non-batch axis (zero
+    fill); ``reversal`` reverses that axis. Only ``noise`` uses ``key``.
+
+    Args:
+      name: a key of :data:`SHIFTS`: ``"noise"``, ``"translation"`` or ``"reversal"``.
+      key: a JAX PRNG key (used by ``noise`` only).
+      x: ``(N, L, ...)`` signals or ``(N, H, W, C)`` images.
+
+    Returns:
+      The shifted batch as float32 numpy, the shape of ``x``.
+
+    Raises:
+      ValueError: if ``name`` is not a known shift.
+
+    Examples:
+      >>> import jax, numpy as np
+      >>> x = np.arange(8, dtype=np.float32).reshape(1, 8)
+      >>> apply_shift("translation", jax.random.key(0), x).tolist()
+      [[0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]]
+      >>> apply_shift("reversal", None, x)[0, :3].tolist()
+      [7.0, 6.0, 5.0]
+
+    References:
+      Ovadia, Y. et al. "Can You Trust Your Model's Uncertainty? Evaluating Predictive
+      Uncertainty Under Dataset Shift", NeurIPS 2019.
+    """
     if name not in SHIFTS:
         raise ValueError(f"unknown shift {name!r}; choose from {sorted(SHIFTS)}")
     return np.asarray(SHIFTS[name](key, np.asarray(x, np.float32)), np.float32)

@@ -4,14 +4,16 @@ import json
 
 import numpy as np
 import pytest
+from flax import nnx
 
-from experiments import mc_dropout, shifts
+from experiments.mc_dropout import config, train
+from experiments.mc_dropout.__main__ import main
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("mc_smoke")
-    results = mc_dropout.main(["--workdir", str(workdir), "--smoke"])
+    results = main(["--workdir", str(workdir), "--smoke"])
     return workdir, results
 
 
@@ -19,8 +21,8 @@ def test_results_file_has_the_promised_keys(smoke_run):
     workdir, results = smoke_run
     saved = json.loads((workdir / "results.json").read_text())
     for mode in ("deterministic", "mc"):
-        assert set(mc_dropout.METRICS) <= set(saved[mode])
-        for metric in mc_dropout.METRICS:
+        assert set(train.METRICS) <= set(saved[mode])
+        for metric in train.METRICS:
             assert np.isfinite(saved[mode][metric])
         assert 0 <= saved[mode]["accuracy"] <= 1 and 0 <= saved[mode]["ece"] <= 1
     assert saved["mc_num_samples"] == 10
@@ -45,21 +47,25 @@ def test_mc_with_one_sample_uses_one_stochastic_pass(smoke_run):
     assert list(curve) == ["1", "2", "5", "10"]
 
 
-def test_shifts_change_the_inputs():
-    import jax
-
-    x = np.random.default_rng(0).normal(size=(4, 40)).astype(np.float32)
-    for name in shifts.SHIFTS:
-        out = shifts.apply_shift(name, jax.random.key(0), x)
-        assert out.shape == x.shape and out.dtype == np.float32
-        assert not np.allclose(out, x)
-    with pytest.raises(ValueError, match="unknown shift 'blur'"):
-        shifts.apply_shift("blur", jax.random.key(0), x)
-
-
 def test_bad_flags_name_the_flag(tmp_path):
     with pytest.raises(SystemExit):
-        mc_dropout.parse_args(["--workdir", str(tmp_path), "--head_rate", "1.5"])
+        main(["--workdir", str(tmp_path), "--head_rate", "1.5"])
+    with pytest.raises(ValueError, match="--mlp_input_rate must be in"):
+        train.train_and_evaluate(config.Config(mlp_input_rate=-0.1), tmp_path)
     with pytest.raises(ValueError, match="model='resnet20' does not fit"):
-        mc_dropout.build_model(mc_dropout.configs.smoke().__class__(model="resnet20"),
-                               (40,), 10)
+        train.build_model(config.Config(model="resnet20"), (40,), 10)
+
+
+@pytest.mark.parametrize("model", ["mlp", "gru"])
+def test_each_model_reads_its_own_dropout_fields(model):
+    """The MLP and the GRU take their rates from their own fields, not the CNN's."""
+    cfg = config.Config(model=model, conv_rate=0.0, head_rate=0.0, mlp_input_rate=0.3,
+                        mlp_hidden_rate=0.4, gru_recurrent_rate=0.3, gru_readout_rate=0.4,
+                        mlp_width=8, gru_hidden=6)
+    net = train.build_model(cfg, (40,), 10)
+    if model == "gru":
+        assert (net.recurrent_dropout, net.dropout) == (0.3, 0.4)
+    else:
+        rates = {float(m.rate) for _, m in nnx.iter_graph(net) if isinstance(m, nnx.Module)
+                 and hasattr(m, "rate")}
+        assert rates == {0.3, 0.4}

@@ -5,14 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from experiments import uci_regression
+from experiments.uci_regression import train as uci_regression
+from experiments.uci_regression.__main__ import main
 
 
 def test_two_splits_of_yacht(tmp_path):
-    rows = uci_regression.main([
-        "--datasets", "yacht", "--splits", "2", "--num_samples", "200",
-        "--epochs_multiplier", "2", "--output_dir", str(tmp_path),
-    ])
+    rows = main(["--smoke", "--output_dir", str(tmp_path)])  # yacht, 2 splits, T = 200
     assert [r["dataset"] for r in rows] == ["yacht"] and rows[0]["num_splits"] == 2
     saved = json.loads((tmp_path / "uci_regression.json").read_text())
     splits = saved["splits"]["yacht"]
@@ -51,6 +49,8 @@ def test_gal_log_likelihood_matches_numpy():
 
 def test_bad_flags():
     with pytest.raises(SystemExit):
-        uci_regression.parse_args(["--num_samples", "0"])
-    with pytest.raises(SystemExit, match="unknown --datasets"):
-        uci_regression.main(["--datasets", "nope"])
+        main(["--num_samples", "0"])
+    with pytest.raises(SystemExit):
+        main(["--datasets", "nope"])
+    with pytest.raises(ValueError, match="unknown --datasets"):
+        uci_regression.check_config(uci_regression.configs.Config(datasets=("nope",)))
