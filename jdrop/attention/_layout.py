@@ -1,0 +1,126 @@
+"""Where each attention-weight element's mask bits come from: its position ``(b, h, i, j)``.
+
+The dropout mask of the weights array ``(*batch, heads, q_len, kv_len)`` is
+``jdrop.keep_mask(dropout_key, mask_shape, rate)``, broadcast, where ``mask_shape`` is the
+weights' shape with a 1 on every broadcast axis. Its bits are a keyed hash of each
+element's row-major linear index, split in two 32-bit words ``(lo, hi)`` exactly as the
+generator splits it (``lo`` over the longest suffix of axes with at most ``2**32``
+elements). A :class:`MaskLayout` holds, per axis, which word it counts in and its stride,
+so the bits of any block at any offsets are computed without the rest of the array: the
+same bits whatever the block sizes, the loop order, the kernel or the sharding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+from jdrop._masks import counter_bits
+
+__all__ = ["MaskLayout", "block_keep"]
+
+_TWO_32 = 2**32
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskLayout:
+    """Static description of the mask counters of a ``(*batch, H, Lq, Lk)`` weights array.
+
+    Attributes:
+      batch_shape: the leading batch axes (the computation flattens them into one).
+      mask_shape: the weights' shape with 1 on broadcast axes.
+      split: the first axis counted in the low word (axes before it count in ``hi``).
+    """
+
+    batch_shape: tuple[int, ...]
+    mask_shape: tuple[int, ...]
+    split: int
+
+    @classmethod
+    def create(cls, weights_shape, broadcast_dims) -> MaskLayout:
+        shape = tuple(int(d) for d in weights_shape)
+        mask_shape = tuple(1 if a in broadcast_dims else d for a, d in enumerate(shape))
+        for axis, size in enumerate(mask_shape):
+            if size >= _TWO_32:
+                raise ValueError(f"axis {axis} has {size} elements; at most 2**32 - 1 supported")
+        split, suffix = len(mask_shape), 1
+        while split > 0 and suffix * mask_shape[split - 1] <= _TWO_32:
+            split -= 1
+            suffix *= mask_shape[split]
+        if math.prod(mask_shape[:split]) > _TWO_32:
+            raise ValueError(f"mask shape {mask_shape} has more than 2**64 elements")
+        return cls(shape[:-3], mask_shape, split)
+
+    def _stride(self, axis: int) -> tuple[int, int]:
+        """(word, stride): word 0 is ``lo``, 1 is ``hi``; stride 0 on broadcast axes."""
+        if self.mask_shape[axis] == 1:
+            return 0, 0
+        end = len(self.mask_shape) if axis >= self.split else self.split
+        return (0 if axis >= self.split else 1), math.prod(self.mask_shape[axis + 1:end])
+
+    @property
+    def has_hi(self) -> bool:
+        return self.split > 0
+
+    def terms(self, num_heads: int) -> np.ndarray:
+        """``uint32[B, H, 2]``: the (lo, hi) counter terms of batch element b and head h."""
+        n = len(self.mask_shape)
+        batch_size = math.prod(self.batch_shape)
+        terms = np.zeros((batch_size, num_heads, 2), np.uint64)
+        if self.batch_shape:
+            index = np.unravel_index(np.arange(batch_size), self.batch_shape)
+            for axis, position in enumerate(index):
+                word, stride = self._stride(axis)
+                terms[:, :, word] += (position.astype(np.uint64) * np.uint64(stride))[:, None]
+        word, stride = self._stride(n - 3)
+        terms[:, :, word] += np.arange(num_heads, dtype=np.uint64)[None, :] * np.uint64(stride)
+        return (terms % np.uint64(_TWO_32)).astype(np.uint32)
+
+    def q_stride(self) -> tuple[int, int]:
+        return self._stride(len(self.mask_shape) - 2)
+
+    def kv_stride(self) -> tuple[int, int]:
+        return self._stride(len(self.mask_shape) - 1)
+
+
+def block_keep(layout: MaskLayout, row_terms, words, threshold, live, q_pos, kv_pos):
+    """Keep bits of a block: rows ``row_terms`` (``uint32[..., 2]``) x ``q_pos`` x ``kv_pos``.
+
+    Args:
+      layout: the weights' :class:`MaskLayout`.
+      row_terms: ``uint32[..., 2]`` counter terms of the block's (b, h) rows (see
+        :meth:`MaskLayout.terms`), e.g. ``uint32[B, H, 2]`` or ``uint32[2]`` for one row.
+      words, threshold, live: the generator's key words, drop threshold and live flag
+        (``jdrop._masks.drop_threshold``).
+      q_pos: global query positions of the block, ``int32[bq]``.
+      kv_pos: global key positions of the block, ``int32[bk]``.
+
+    Returns:
+      ``bool[..., bq, bk]``: ``True`` where kept.
+    """
+    lo = row_terms[..., 0][..., None, None]
+    hi = row_terms[..., 1][..., None, None]
+    q = q_pos.astype(jnp.uint32)[:, None]
+    k = kv_pos.astype(jnp.uint32)[None, :]
+    q_word, q_stride = layout.q_stride()
+    k_word, k_stride = layout.kv_stride()
+    if q_stride:
+        q_term = q * np.uint32(q_stride)
+        if q_word == 0:
+            lo = lo + q_term
+        else:
+            hi = hi + q_term
+    if k_stride:
+        k_term = k * np.uint32(k_stride)
+        if k_word == 0:
+            lo = lo + k_term
+        else:
+            hi = hi + k_term
+    shape = jnp.broadcast_shapes(row_terms.shape[:-1] + (1, 1), (q_pos.shape[0], kv_pos.shape[0]))
+    lo = jnp.broadcast_to(lo, shape)
+    hi = jnp.broadcast_to(hi, shape) if layout.has_hi else None
+    return (counter_bits(words, lo, hi) >= threshold) & live
+
