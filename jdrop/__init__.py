@@ -30,12 +30,13 @@ from jdrop._recurrent import embedding_dropout as embedding_dropout
 from jdrop._recurrent import locked_dropout as locked_dropout
 from jdrop._recurrent import weight_drop as weight_drop
 from jdrop._recurrent import zoneout as zoneout
+from jdrop._specaugment import spec_augment as spec_augment
 
 __version__ = "0.1.0"
 
 # Subpackages, bound on first attribute access (PEP 562) so that ``import jdrop`` stays as
 # cheap as the ops: ``import jdrop; jdrop.mc.sample(...)`` works without importing Flax.
-_SUBPACKAGES = ("data", "linen", "mc", "models", "nn", "plots", "train", "uncertainty")
+_SUBPACKAGES = ("audio", "data", "linen", "mc", "models", "nn", "plots", "train", "uncertainty")
 
 
 def __getattr__(name: str):
@@ -69,6 +70,7 @@ __all__ = [
     "normal",
     "random_bits",
     "spatial_dropout",
+    "spec_augment",
     "split_key",
     "uniform",
     "weight_drop",

@@ -9,6 +9,13 @@ Only numpy and the standard library are imported here; ``tensorflow_datasets`` a
 ``mnist1d`` are imported inside the functions that use them.
 """
 
+from jdrop.data._audio import AudioClips as AudioClips
+from jdrop.data._audio import leave_one_speaker_out as leave_one_speaker_out
+from jdrop.data._audio import load_tfds_audio as load_tfds_audio
+from jdrop.data._audio import load_wav_folder as load_wav_folder
+from jdrop.data._audio import official_split as official_split
+from jdrop.data._audio import parse_clip_name as parse_clip_name
+from jdrop.data._audio import read_wav as read_wav
 from jdrop.data._batching import batches as batches
 from jdrop.data._batching import epoch_order as epoch_order
 from jdrop.data._batching import lm_batches as lm_batches
@@ -43,6 +50,7 @@ from jdrop.data._uci import load_uci as load_uci
 from jdrop.data._uci import uci_dataset_names as uci_dataset_names
 
 __all__ = [
+    "AudioClips",
     "DATASET_NAMES",
     "ArrayDataset",
     "DataFormatError",
@@ -58,6 +66,7 @@ __all__ = [
     "epoch_order",
     "lm_batches",
     "load_char_corpus",
+    "leave_one_speaker_out",
     "load_dataset",
     "load_fashion_mnist",
     "load_mnist",
@@ -75,4 +84,9 @@ __all__ = [
     "shared_data_roots",
     "tfds_split_sizes",
     "uci_dataset_names",
+    "load_tfds_audio",
+    "load_wav_folder",
+    "official_split",
+    "parse_clip_name",
+    "read_wav",
 ]
