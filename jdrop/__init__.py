@@ -36,7 +36,9 @@ __version__ = "0.1.0"
 
 # Subpackages, bound on first attribute access (PEP 562) so that ``import jdrop`` stays as
 # cheap as the ops: ``import jdrop; jdrop.mc.sample(...)`` works without importing Flax.
-_SUBPACKAGES = ("audio", "data", "linen", "mc", "models", "nn", "plots", "train", "uncertainty")
+_SUBPACKAGES = (
+    "audio", "data", "linen", "mc", "models", "nn", "plots", "report", "train", "uncertainty",
+)
 
 
 def __getattr__(name: str):

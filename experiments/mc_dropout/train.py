@@ -18,7 +18,6 @@ into the work directory.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -29,14 +28,14 @@ import numpy as np
 from flax import nnx
 
 from experiments.mc_dropout import config as configs
-from jdrop import mc
+from jdrop import mc, report
 from jdrop import uncertainty as unc
 from jdrop.data import SHIFTS, apply_shift, batches, load_dataset
 from jdrop.models import MLP, MNIST1DCNN, GRUClassifier, lenet_all, lenet_ip, mnist1d_mlp, resnet20
 from jdrop.nn import pure_apply
 from jdrop.train import TrainConfig, classification_loss, make_mesh, make_optimizer, train
 
-METRICS = ("accuracy", "nll", "ece", "brier")
+METRICS = report.CLASSIFICATION_METRICS
 
 
 def build_model(config: configs.Config, input_shape: tuple[int, ...], num_classes: int):
@@ -117,18 +116,6 @@ def predictive_fn(model):
     return fn
 
 
-def calibration_metrics(log_probs, labels, num_bins: int) -> dict[str, float]:
-    """Accuracy, NLL, ECE (equal width) and Brier score of ``(N, K)`` log-probabilities."""
-    probs = jnp.exp(log_probs)
-    probs = probs / probs.sum(-1, keepdims=True)
-    return {
-        "accuracy": float(unc.accuracy(probs, labels)),
-        "nll": float(unc.nll_from_log_probs(log_probs, labels)),
-        "ece": float(unc.expected_calibration_error(probs, labels, num_bins=num_bins)),
-        "brier": float(unc.brier_score(probs, labels)),
-    }
-
-
 def mc_log_probs_fn(fn, config: configs.Config):
     """A jitted ``(key, x) -> (T, N, K)`` log-probabilities of ``config.num_samples`` passes."""
     return jax.jit(lambda key, x: mc.sample(fn, key, x, num_samples=config.num_samples,
@@ -148,74 +135,52 @@ def evaluate(model, data, config: configs.Config, key) -> dict:
     samples = mc_log_probs(mc_key, jnp.asarray(x))
     counts = sorted({t for t in config.sample_counts if t <= config.num_samples}
                     | {config.num_samples})
-    curves = {t: calibration_metrics(unc.mean_log_probs(samples[:t]), y, config.num_bins)
+    curves = {t: report.classification_metrics(unc.mean_log_probs(samples[:t]), y,
+                                               num_bins=config.num_bins)
               for t in counts}
     results = {
-        "deterministic": calibration_metrics(det_lp, y, config.num_bins),
+        "deterministic": report.classification_metrics(det_lp, y, num_bins=config.num_bins),
         "mc": curves[config.num_samples],
         "mc_num_samples": config.num_samples,
         "mc_vs_num_samples": {str(t): m for t, m in curves.items()},
         "num_test_examples": int(limit),
     }
-    in_scores = _uncertainty_scores(samples, det_lp)
+    in_scores = report.uncertainty_scores(samples, det_lp)
     results["shift_detection"], scores = {}, {"in-distribution": in_scores}
     for i, name in enumerate(config.shifts):
         x_shift = apply_shift(name, jax.random.fold_in(shift_key, i), x)
         shifted = mc_log_probs(jax.random.fold_in(mc_key, i + 1), jnp.asarray(x_shift))
         det_shift = deterministic(jnp.asarray(x_shift))
-        out_scores = _uncertainty_scores(shifted, det_shift)
-        labels = np.concatenate([np.zeros(limit), np.ones(limit)]).astype(np.int32)
-        results["shift_detection"][name] = {
-            f"auroc_{score}": float(unc.auroc(
-                np.concatenate([in_scores[score], out_scores[score]]), labels))
-            for score in in_scores
-        } | {"mc_accuracy": float(np.mean(
-            np.asarray(unc.mean_log_probs(shifted)).argmax(-1) == y))}
+        out_scores = report.uncertainty_scores(shifted, det_shift)
+        results["shift_detection"][name] = report.shift_detection(in_scores, out_scores) | {
+            "mc_accuracy": float(np.mean(np.asarray(unc.mean_log_probs(shifted)).argmax(-1) == y))
+        }
         scores[name] = out_scores
     return results, {"samples": samples, "det": det_lp, "labels": y, "scores": scores}
 
 
-def _uncertainty_scores(samples, det_lp) -> dict[str, np.ndarray]:
-    return {
-        "mc_entropy": np.asarray(unc.predictive_entropy(samples)),
-        "mc_mutual_information": np.asarray(unc.mutual_information(samples)),
-        "deterministic_entropy": np.asarray(unc.predictive_entropy(det_lp[None])),
-    }
-
-
 def markdown(results: dict, config: configs.Config, seconds: float) -> str:
+    """The two tables of ``results.md``: metrics of both inferences, then the shifts."""
     det, mcm = results["deterministic"], results["mc"]
     t = results["mc_num_samples"]
-    lines = [
-        f"## MC dropout vs deterministic inference: {config.dataset}, {config.model}",
-        "",
-        f"{results['num_test_examples']} test examples; MC with T = {t} samples; "
-        f"{config.num_bins}-bin ECE; wall time {seconds:.0f} s.",
-        "",
-        "| inference | accuracy | NLL | ECE | Brier |",
-        "|---|---|---|---|---|",
-        "| deterministic (weight scaling) | " + " | ".join(f"{det[m]:.4f}" for m in METRICS)
-        + " |",
-        f"| MC dropout, T = {t} | " + " | ".join(f"{mcm[m]:.4f}" for m in METRICS) + " |",
-        "",
-        "| shift | AUROC MC entropy | AUROC MC mutual information | "
-        "AUROC deterministic entropy | MC accuracy on shifted |",
-        "|---|---|---|---|---|",
-    ]
-    for name, row in results["shift_detection"].items():
-        lines.append(
-            f"| {name} | {row['auroc_mc_entropy']:.3f} | "
-            f"{row['auroc_mc_mutual_information']:.3f} | "
-            f"{row['auroc_deterministic_entropy']:.3f} | {row['mc_accuracy']:.3f} |"
-        )
-    return "\n".join(lines) + "\n"
+    metrics = report.markdown_table(
+        ["inference", "accuracy", "NLL", "ECE", "Brier"],
+        [["deterministic (weight scaling)", *(det[m] for m in METRICS)],
+         [f"MC dropout, T = {t}", *(mcm[m] for m in METRICS)]])
+    scores = ("mc_entropy", "mc_mutual_information", "deterministic_entropy", "mc_accuracy")
+    shifts = report.markdown_table(
+        ["shift", "AUROC MC entropy", "AUROC MC mutual information",
+         "AUROC deterministic entropy", "MC accuracy on shifted"],
+        [[name, *(row[s if s == "mc_accuracy" else f"auroc_{s}"] for s in scores)]
+         for name, row in results["shift_detection"].items()], float_format="{:.3f}")
+    return (f"## MC dropout vs deterministic inference: {config.dataset}, {config.model}\n\n"
+            f"{results['num_test_examples']} test examples; MC with T = {t} samples; "
+            f"{config.num_bins}-bin ECE; wall time {seconds:.0f} s.\n\n{metrics}\n{shifts}")
 
 
 def save_plots(results: dict, arrays: dict, workdir: Path, config: configs.Config) -> list:
     """Reliability diagrams, metrics vs T and uncertainty histograms as PNG files."""
-    from jdrop import plots
-
-    plt = plots._pyplot()
+    plt = report.pyplot()
     paths = []
     y = arrays["labels"]
     mc_probs = np.exp(np.asarray(unc.mean_log_probs(arrays["samples"])))
@@ -223,37 +188,30 @@ def save_plots(results: dict, arrays: dict, workdir: Path, config: configs.Confi
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
     for ax, probs, title in ((axes[0], det_probs, "deterministic"),
                              (axes[1], mc_probs, f"MC dropout, T={results['mc_num_samples']}")):
-        plots.reliability_diagram(probs / probs.sum(-1, keepdims=True), y, ax=ax,
-                                  num_bins=config.num_bins, title=title)
-    paths.append(_save(fig, workdir / "reliability.png", plt))
+        report.reliability_diagram(probs / probs.sum(-1, keepdims=True), y, ax=ax,
+                                   num_bins=config.num_bins, title=title)
+    paths.append(report.save_figure(fig, workdir / "reliability.png"))
 
     counts = [int(t) for t in results["mc_vs_num_samples"]]
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.5))
     for ax, metric in zip(axes, METRICS, strict=True):
         values = [results["mc_vs_num_samples"][str(t)][metric] for t in counts]
-        plots.metric_vs_samples(counts, {"MC dropout": values}, ax=ax, title=metric,
-                                ylabel=metric)
+        report.metric_vs_samples(counts, {"MC dropout": values}, ax=ax, title=metric,
+                                 ylabel=metric)
         ax.axhline(results["deterministic"][metric], color="k", linestyle="--",
                    label="deterministic")
         ax.legend()
-    paths.append(_save(fig, workdir / "metrics_vs_samples.png", plt))
+    paths.append(report.save_figure(fig, workdir / "metrics_vs_samples.png"))
 
     scores = arrays["scores"]
     for name in config.shifts:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
         for ax, score in zip(axes, ("mc_entropy", "mc_mutual_information"), strict=True):
-            plots.uncertainty_histograms(scores["in-distribution"][score], scores[name][score],
-                                         ("in-distribution", name), ax=ax, xlabel=score,
-                                         title=f"{score}: test vs {name}")
-        paths.append(_save(fig, workdir / f"uncertainty_{name}.png", plt))
+            report.uncertainty_histograms(scores["in-distribution"][score], scores[name][score],
+                                          ("in-distribution", name), ax=ax, xlabel=score,
+                                          title=f"{score}: test vs {name}")
+        paths.append(report.save_figure(fig, workdir / f"uncertainty_{name}.png"))
     return paths
-
-
-def _save(fig, path: Path, plt) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
 
 
 def train_and_evaluate(config: configs.Config, workdir) -> dict:
@@ -271,8 +229,7 @@ def train_and_evaluate(config: configs.Config, workdir) -> dict:
     results["plots"] = save_plots(results, arrays, workdir, config)
     results["seconds"] = time.perf_counter() - start
     table = markdown(results, config, results["seconds"])
-    (workdir / "results.md").write_text(table)
-    (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    report.write_results(workdir, results, table)
     print(table)
     return results
 

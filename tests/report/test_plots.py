@@ -1,10 +1,10 @@
-"""Tests for jdrop.plots: each plot renders to a non-empty PNG; bad input raises."""
+"""Tests for jdrop.report's plots: each plot renders to a non-empty PNG; bad input raises."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jdrop import plots
+from jdrop import report as plots
 from jdrop import uncertainty as u
 
 
