@@ -2,6 +2,8 @@
 language models, and the paper configurations, all built from :mod:`jdrop.nn` layers.
 """
 
+from jdrop.models._acoustic import AcousticCNN as AcousticCNN
+from jdrop.models._acoustic import AcousticRNN as AcousticRNN
 from jdrop.models._cnn import MNIST1DCNN as MNIST1DCNN
 from jdrop.models._cnn import AlexNet as AlexNet
 from jdrop.models._cnn import LeNet as LeNet
@@ -28,6 +30,8 @@ from jdrop.models._rnn_lm import RNNLanguageModel as RNNLanguageModel
 from jdrop.models._rnn_lm import RNNStack as RNNStack
 
 __all__ = [
+    "AcousticCNN",
+    "AcousticRNN",
     "AlexNet",
     "GRUClassifier",
     "LMConfig",
