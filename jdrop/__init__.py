@@ -37,6 +37,7 @@ __version__ = "0.1.0"
 # Subpackages, bound on first attribute access (PEP 562) so that ``import jdrop`` stays as
 # cheap as the ops: ``import jdrop; jdrop.mc.sample(...)`` works without importing Flax.
 _SUBPACKAGES = (
+    "attention",
     "audio", "data", "linen", "mc", "models", "nn", "plots", "report", "train", "uncertainty",
 )
 
