@@ -14,8 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrop._keys import key_words
-from jdrop._masks import drop_threshold
+from jdrop._masks import keep_scale, mask_plan
 from jdrop._validation import concrete_rate, normalize_axes
 
 from ._layout import MaskLayout
@@ -178,14 +177,10 @@ def canonical(
                 "dropout_key=jax.random.key(seed), or rate=0.0 / deterministic=True for "
                 "inference"
             )
-        threshold, live = drop_threshold(rate)
-        keep = np.float32(1) - (
-            np.float32(rate_value) if rate_value is not None
-            else jax.lax.stop_gradient(jnp.asarray(rate)).astype(jnp.float32)
-        )
-        inv_keep = jnp.where(keep > 0, 1 / jnp.where(keep > 0, keep, 1), 0).astype(jnp.float32)
+        plan = mask_plan(dropout_key, rate)
+        inv_keep = jnp.asarray(keep_scale(rate, jnp.float32))
         params = DropoutParams(
-            key_words(dropout_key), jnp.asarray(threshold, jnp.uint32), jnp.asarray(live),
+            plan.words, jnp.asarray(plan.threshold, jnp.uint32), jnp.asarray(plan.live),
             inv_keep,
         )
     problem = Problem(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jdrop._keys import key_words
-from jdrop._masks import drop_threshold
+from jdrop._masks import mask_plan
 from jdrop._validation import concrete_rate, normalize_axes
 
 from ._layout import MaskLayout, block_keep
@@ -69,12 +68,12 @@ def keep_mask_block(
     layout = MaskLayout.create(shape, dims)
     q_size = shape[-2] - int(q_offset) if q_size is None else int(q_size)
     kv_size = shape[-1] - int(kv_offset) if kv_size is None else int(kv_size)
-    threshold, live = drop_threshold(rate)
+    plan = mask_plan(dropout_key, rate)
     terms = jnp.asarray(layout.terms(shape[-3]))
     q_pos = q_offset + jnp.arange(q_size, dtype=jnp.int32)
     kv_pos = kv_offset + jnp.arange(kv_size, dtype=jnp.int32)
     keep = block_keep(
-        layout, terms, key_words(dropout_key), jnp.asarray(threshold, jnp.uint32),
-        jnp.asarray(live), q_pos, kv_pos,
+        layout, terms, plan.words, jnp.asarray(plan.threshold, jnp.uint32),
+        jnp.asarray(plan.live), q_pos, kv_pos,
     )
     return keep.reshape(shape[:-2] + (q_size, kv_size))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jdrop._masks import keep_from_words
+from jdrop._masks import MaskPlan, keep_from_plan
 
 from ._common import DropoutParams, Problem, masked_value
 
@@ -20,7 +20,7 @@ __all__ = ["full_keep", "reference_attention"]
 def full_keep(problem: Problem, params: DropoutParams) -> jax.Array:
     """The keep mask of the whole weights array as ``bool[B, H|1, Lq|1, Lk|1]``."""
     mask_shape = problem.layout.mask_shape
-    keep = keep_from_words(params.words, mask_shape, params.threshold, params.live)
+    keep = keep_from_plan(MaskPlan(params.words, params.threshold, params.live), mask_shape)
     keep = jnp.broadcast_to(keep, problem.batch_shape + mask_shape[-3:])
     return keep.reshape((problem.batch,) + mask_shape[-3:])
 
