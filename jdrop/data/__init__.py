@@ -35,7 +35,6 @@ from jdrop.data._locate import shared_data_roots as shared_data_roots
 from jdrop.data._mnist_1d import load_mnist1d as load_mnist1d
 from jdrop.data._shifts import SHIFTS as SHIFTS
 from jdrop.data._shifts import apply_shift as apply_shift
-from jdrop.data._text import Vocabulary as Vocabulary
 from jdrop.data._text import char_corpus as char_corpus
 from jdrop.data._text import load_char_corpus as load_char_corpus
 from jdrop.data._text import load_ptb as load_ptb
@@ -48,6 +47,7 @@ from jdrop.data._uci import Standardizer as Standardizer
 from jdrop.data._uci import UCISplit as UCISplit
 from jdrop.data._uci import load_uci as load_uci
 from jdrop.data._uci import uci_dataset_names as uci_dataset_names
+from jdrop.data._vocab import Vocabulary as Vocabulary
 
 __all__ = [
     "AudioClips",
@@ -84,9 +84,9 @@ __all__ = [
     "shared_data_roots",
     "tfds_split_sizes",
     "uci_dataset_names",
-    "load_tfds_audio",
-    "load_wav_folder",
-    "official_split",
-    "parse_clip_name",
     "read_wav",
+    "parse_clip_name",
+    "official_split",
+    "load_wav_folder",
+    "load_tfds_audio",
 ]

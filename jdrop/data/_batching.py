@@ -19,8 +19,25 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from jdrop.data._args import check_int, check_process
+from jdrop._validation import check_int
 from jdrop.data._dataset import ArrayDataset
+
+
+def check_process(process_index, process_count) -> tuple[int, int]:
+    """Checks ``0 <= process_index < process_count`` and returns both as ints.
+
+    Examples:
+      >>> check_process(1, 2)
+      (1, 2)
+    """
+    process_count = check_int(process_count, "process_count", 1)
+    process_index = check_int(process_index, "process_index", 0)
+    if process_index >= process_count:
+        raise ValueError(
+            f"process_index must be < process_count, got process_index={process_index} "
+            f"with process_count={process_count}"
+        )
+    return process_index, process_count
 
 
 def epoch_order(num_examples: int, *, seed: int, epoch: int = 0) -> np.ndarray:
@@ -40,9 +57,9 @@ def epoch_order(num_examples: int, *, seed: int, epoch: int = 0) -> np.ndarray:
       >>> sorted(epoch_order(5, seed=0, epoch=1).tolist())
       [0, 1, 2, 3, 4]
     """
-    num_examples = check_int("num_examples", num_examples, 0)
-    seed = check_int("seed", seed, 0)
-    epoch = check_int("epoch", epoch, 0)
+    num_examples = check_int(num_examples, "num_examples", 0)
+    seed = check_int(seed, "seed", 0)
+    epoch = check_int(epoch, "epoch", 0)
     return np.random.default_rng([seed, epoch]).permutation(num_examples)
 
 
@@ -63,8 +80,8 @@ def num_batches(
       >>> num_batches(10, 4), num_batches(10, 4, drop_remainder=False)
       (2, 3)
     """
-    n = len(dataset) if isinstance(dataset, ArrayDataset) else check_int("dataset", dataset, 0)
-    batch_size = check_int("batch_size", batch_size, 1)
+    n = len(dataset) if isinstance(dataset, ArrayDataset) else check_int(dataset, "dataset", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
     return n // batch_size if drop_remainder else -(-n // batch_size)
 
 
@@ -128,7 +145,7 @@ def batches(
     if not isinstance(dataset, ArrayDataset):
         raise TypeError(f"dataset must be an ArrayDataset, got {type(dataset).__name__}")
     n = len(dataset)
-    batch_size = check_int("batch_size", batch_size, 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     process_index, process_count = check_process(process_index, process_count)
     if batch_size % process_count:
         raise ValueError(
@@ -142,16 +159,16 @@ def batches(
             "drop_remainder=True would yield no batch; lower batch_size or pass "
             "drop_remainder=False"
         )
-    epoch = check_int("epoch", epoch, 0)
+    epoch = check_int(epoch, "epoch", 0)
     if shuffle:
         if seed is None:
             raise ValueError(
                 "batches(shuffle=True) needs a seed: pass seed=<int> (the same on every "
                 "process), or shuffle=False to keep the data set's order"
             )
-        seed = check_int("seed", seed, 0)
+        seed = check_int(seed, "seed", 0)
     steps = num_batches(n, batch_size, drop_remainder=drop_remainder)
-    start_step = check_int("start_step", start_step, 0)
+    start_step = check_int(start_step, "start_step", 0)
     if start_step > steps:
         raise ValueError(
             f"start_step must be <= the {steps} batches of an epoch, got start_step={start_step}"
@@ -181,9 +198,9 @@ def num_lm_batches(num_tokens: int, batch_size: int, seq_len: int) -> int:
       >>> num_lm_batches(100, 4, 6)
       4
     """
-    num_tokens = check_int("num_tokens", num_tokens, 0)
-    batch_size = check_int("batch_size", batch_size, 1)
-    seq_len = check_int("seq_len", seq_len, 1)
+    num_tokens = check_int(num_tokens, "num_tokens", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    seq_len = check_int(seq_len, "seq_len", 1)
     return max(num_tokens // batch_size - 1, 0) // seq_len
 
 
@@ -243,8 +260,8 @@ def lm_batches(
         raise ValueError(
             f"tokens must be in [0, 2**31), got values in [{tokens.min()}, {tokens.max()}]"
         )
-    batch_size = check_int("batch_size", batch_size, 1)
-    seq_len = check_int("seq_len", seq_len, 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    seq_len = check_int(seq_len, "seq_len", 1)
     process_index, process_count = check_process(process_index, process_count)
     if batch_size % process_count:
         raise ValueError(
@@ -258,7 +275,7 @@ def lm_batches(
             f"seq_len={seq_len}: need at least batch_size * (seq_len + 1) = "
             f"{batch_size * (seq_len + 1)}"
         )
-    start_step = check_int("start_step", start_step, 0)
+    start_step = check_int(start_step, "start_step", 0)
     if start_step > steps:
         raise ValueError(
             f"start_step must be <= the {steps} batches of an epoch, got start_step={start_step}"

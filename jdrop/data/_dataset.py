@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from jdrop.data._text import Vocabulary
+from jdrop.data._vocab import Vocabulary
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -29,7 +29,7 @@ def shared_data_roots() -> list[Path]:
     """
     package_side = Path(__file__).resolve().parents[3] / "shared" / "data"
     cwd_side = Path.cwd().parent / "shared" / "data"
-    return _dedupe([package_side, cwd_side])
+    return dedupe_paths([package_side, cwd_side])
 
 
 def candidate_dirs(
@@ -60,7 +60,7 @@ def candidate_dirs(
         dirs += [given, given / subdir]
     dirs += [Path(d).expanduser() for d in system_dirs]
     dirs += [root / subdir for root in shared_data_roots()]
-    return _dedupe([d.absolute() for d in dirs])
+    return dedupe_paths([d.absolute() for d in dirs])
 
 
 def find_files(
@@ -102,7 +102,13 @@ def find_files(
     return None, looked
 
 
-def _dedupe(paths: list[Path]) -> list[Path]:
+def dedupe_paths(paths: list[Path]) -> list[Path]:
+    """``paths`` without repeats (compared after ``os.path.normpath``), order kept.
+
+    Examples:
+      >>> [str(p) for p in dedupe_paths([Path("a"), Path("a/"), Path("b"), Path("./a")])]
+      ['a', 'b']
+    """
     seen: set[str] = set()
     out = []
     for path in paths:

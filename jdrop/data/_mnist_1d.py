@@ -12,7 +12,7 @@ import random
 
 import numpy as np
 
-from jdrop.data._args import check_int
+from jdrop._validation import check_int
 from jdrop.data._dataset import ArrayDataset, DatasetSplits
 from jdrop.data._errors import DataNotFoundError
 
@@ -45,7 +45,7 @@ def load_mnist1d(seed: int | None = None) -> DatasetSplits:
       >>> data.train["inputs"].shape, data.test["inputs"].shape, data.train["labels"].dtype
       ((4000, 40), (1000, 40), dtype('int32'))
     """
-    seed = DEFAULT_SEED if seed is None else check_int("seed", seed, 0)
+    seed = DEFAULT_SEED if seed is None else check_int(seed, "seed", 0)
     return _generate(seed)
 
 

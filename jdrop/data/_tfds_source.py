@@ -15,7 +15,7 @@ import numpy as np
 
 from jdrop.data._dataset import ArrayDataset, DatasetSplits
 from jdrop.data._errors import DataFormatError, DataNotFoundError
-from jdrop.data._text import _char_splits
+from jdrop.data._text import char_splits
 
 IMAGE_DATASETS = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 TEXT_DATASETS = ("tiny_shakespeare",)
@@ -164,4 +164,4 @@ def load_tfds_char_corpus(
         source = _data_source(name, split, data_dir, download)
         parts = [source[i]["text"] for i in range(len(source))]
         texts[split] = "".join(p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in parts)
-    return _char_splits(**texts, name=name, source=f"tfds:{name}")
+    return char_splits(**texts, name=name, source=f"tfds:{name}")

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jdrop.data._args import check_int
+from jdrop._validation import check_int
 from jdrop.data._errors import DataFormatError, DataNotFoundError
-from jdrop.data._locate import _dedupe, candidate_dirs, find_files
+from jdrop.data._locate import candidate_dirs, dedupe_paths, find_files
 
 UCI_DATASETS = (
     "bostonHousing",
@@ -165,7 +165,7 @@ def _locate(name: str, data_dir) -> Path:
         given = Path(data_dir).expanduser().absolute()
         dirs += [given, given / name, given / "uci" / name]
     dirs += candidate_dirs(f"uci/{name}")
-    found, looked = find_files(_dedupe(dirs), required)
+    found, looked = find_files(dedupe_paths(dirs), required)
     if found is None:
         raise DataNotFoundError(f"UCI {name}", looked, _how(name))
     return found["data"].parent
@@ -239,7 +239,7 @@ def load_uci(name: str, split: int = 0, data_dir: str | os.PathLike | None = Non
     """
     if name not in UCI_DATASETS:
         raise ValueError(f"name must be one of {list(UCI_DATASETS)}, got name={name!r}")
-    split = check_int("split", split, None)
+    split = check_int(split, "split")
     folder = _locate(name, data_dir)
     file = lambda stem: folder / f"{stem}.txt"
     n_splits = _read_int(file("n_splits"))

@@ -1,5 +1,9 @@
 """The model zoo: MLPs, LeNet, AlexNet, ResNets, the MNIST-1D CNN, RNN classifiers and
 language models, and the paper configurations, all built from :mod:`jdrop.nn` layers.
+
+Every model is called as ``model(x, *, key=None, deterministic=None)``: training (the
+default) needs a key and raises without one; inference is ``deterministic=True`` or
+``model.eval()``.
 """
 
 from jdrop.models._acoustic import AcousticCNN as AcousticCNN
@@ -27,7 +31,6 @@ from jdrop.models._resnet import resnet56 as resnet56
 from jdrop.models._rnn_classifier import GRUClassifier as GRUClassifier
 from jdrop.models._rnn_lm import LMConfig as LMConfig
 from jdrop.models._rnn_lm import RNNLanguageModel as RNNLanguageModel
-from jdrop.models._rnn_lm import RNNStack as RNNStack
 
 __all__ = [
     "AcousticCNN",
@@ -40,7 +43,6 @@ __all__ = [
     "MLP",
     "MNIST1DCNN",
     "RNNLanguageModel",
-    "RNNStack",
     "ResNet",
     "cifar_resnet",
     "generate",

@@ -6,9 +6,10 @@
   connected layers), in a 224x224 ImageNet and a 32x32 CIFAR variant.
 * :class:`MNIST1DCNN`: the MNIST-1D convolutional baseline, widened and regularised at will.
 
-Every model is called as ``model(x, key=key)`` and returns logits; ``key=None`` is
-deterministic inference, and each dropout position draws from its own key split from
-``key`` (:func:`jdrop.nn._apply.split_key`). Dropout rates of 0 remove the layer.
+Every model is called as ``model(x, key=key)`` and returns logits; inference is
+``model(x, deterministic=True)`` or ``model.eval()`` (training without a key raises), and
+each dropout position draws from its own key split from ``key``
+(:func:`jdrop.nn.split_key`). Dropout rates of 0 remove the layer.
 
 References:
   LeCun, Bottou, Bengio, Haffner. "Gradient-based learning applied to document
@@ -27,8 +28,8 @@ from collections.abc import Callable, Sequence
 import jax
 from flax import nnx
 
-from jdrop.nn._apply import split_key
-from jdrop.nn._common import call_optional, optional_dropout, per_layer
+from jdrop.models._common import call_optional, optional_dropout, per_layer
+from jdrop.nn._mode import layer_keys
 
 __all__ = ["AlexNet", "LeNet", "MNIST1DCNN", "lenet_all", "lenet_ip"]
 
@@ -68,6 +69,7 @@ class LeNet(nnx.Module):
       fc_rate: drop probability after the hidden fully connected layer.
       conv_dropout: ``"standard"`` (elementwise, as in the paper) or ``"spatial"``.
       conv_activation: nonlinearity after each convolution, ``None`` for Caffe's LeNet.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
       rngs: ``nnx.Rngs`` for parameter initialisation.
 
     Examples:
@@ -96,8 +98,10 @@ class LeNet(nnx.Module):
         fc_rate: float = 0.5,
         conv_dropout: str = "standard",
         conv_activation: Callable[[jax.Array], jax.Array] | None = None,
+        deterministic: bool = False,
         rngs: nnx.Rngs,
     ):
+        self.deterministic = deterministic
         height, width = _pair(image_size, "image_size")
         features = tuple(per_layer(features, 2, "features"))
         rates = per_layer(conv_rate, 2, "conv_rate")
@@ -118,17 +122,17 @@ class LeNet(nnx.Module):
         self.head = nnx.Linear(hidden, num_classes, rngs=rngs)
         self.conv_activation = conv_activation
 
-    def __call__(self, x, *, key=None):
+    def __call__(self, x, *, key=None, deterministic=None):
         """Logits ``(N, num_classes)`` for images ``(N, H, W, C)``."""
-        keys = split_key(key, 3)
+        keys, det = layer_keys(self, key, deterministic, 3)
         h = x
         for conv, drop, k in zip(self.convs, self.conv_dropouts, keys[:2], strict=True):
             h = conv(h)
             if self.conv_activation is not None:
                 h = self.conv_activation(h)
-            h = nnx.max_pool(call_optional(drop, h, k), (2, 2), (2, 2))
+            h = nnx.max_pool(call_optional(drop, h, k, det), (2, 2), (2, 2))
         h = nnx.relu(self.fc(h.reshape(h.shape[0], -1)))
-        return self.head(call_optional(self.fc_dropout, h, keys[2]))
+        return self.head(call_optional(self.fc_dropout, h, keys[2], det))
 
 
 def lenet_ip(rate: float = 0.5, **kwargs) -> LeNet:
@@ -207,6 +211,7 @@ class AlexNet(nnx.Module):
       fc_rate: drop probability after each hidden dense layer.
       conv_rate: drop probability after each convolution's ReLU (a float or five).
       conv_dropout: ``"standard"`` or ``"spatial"``.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
       rngs: ``nnx.Rngs`` for parameter initialisation.
 
     Examples:
@@ -233,8 +238,10 @@ class AlexNet(nnx.Module):
         fc_rate: float = 0.5,
         conv_rate: float | Sequence[float] = 0.0,
         conv_dropout: str = "standard",
+        deterministic: bool = False,
         rngs: nnx.Rngs,
     ):
+        self.deterministic = deterministic
         if variant not in _ALEXNET:
             raise ValueError(f"variant must be one of {tuple(_ALEXNET)}, got variant={variant!r}")
         if not width > 0:
@@ -267,18 +274,18 @@ class AlexNet(nnx.Module):
         self.fc_dropouts = nnx.List([optional_dropout(fc_rate), optional_dropout(fc_rate)])
         self.head = nnx.Linear(fc_features, num_classes, rngs=rngs)
 
-    def __call__(self, x, *, key=None):
+    def __call__(self, x, *, key=None, deterministic=None):
         """Logits ``(N, num_classes)`` for images ``(N, H, W, C)``."""
-        keys = split_key(key, len(self.convs) + 2)
+        keys, det = layer_keys(self, key, deterministic, len(self.convs) + 2)
         h = x
         for index, (conv, drop) in enumerate(zip(self.convs, self.conv_dropouts, strict=True)):
-            h = call_optional(drop, nnx.relu(conv(h)), keys[index])
+            h = call_optional(drop, nnx.relu(conv(h)), keys[index], det)
             if index in _POOL_AFTER:
                 h = nnx.max_pool(h, (3, 3), (2, 2), padding=self.pool_padding)
         h = h.reshape(h.shape[0], -1)
         for dense, drop, k in zip((self.fc1, self.fc2), self.fc_dropouts, keys[-2:],
                                   strict=True):
-            h = call_optional(drop, nnx.relu(dense(h)), k)
+            h = call_optional(drop, nnx.relu(dense(h)), k, det)
         return self.head(h)
 
 
@@ -302,6 +309,7 @@ class MNIST1DCNN(nnx.Module):
       conv_rate: drop probability after each convolution (a float or one per convolution).
       conv_dropout: ``"standard"`` or ``"spatial"``.
       head_rate: drop probability on the flattened features before the classifier.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
       rngs: ``nnx.Rngs`` for parameter initialisation.
 
     Examples:
@@ -330,8 +338,10 @@ class MNIST1DCNN(nnx.Module):
         conv_rate: float | Sequence[float] = 0.0,
         conv_dropout: str = "standard",
         head_rate: float = 0.0,
+        deterministic: bool = False,
         rngs: nnx.Rngs,
     ):
+        self.deterministic = deterministic
         depth = len(kernel_sizes)
         if depth < 1:
             raise ValueError(f"kernel_sizes must be non-empty, got kernel_sizes={kernel_sizes!r}")
@@ -355,13 +365,13 @@ class MNIST1DCNN(nnx.Module):
         self.head_dropout = optional_dropout(head_rate)
         self.head = nnx.Linear(size * previous, num_classes, rngs=rngs)
 
-    def __call__(self, x, *, key=None):
+    def __call__(self, x, *, key=None, deterministic=None):
         """Logits ``(N, num_classes)`` for signals ``(N, length)`` or ``(N, length, C)``."""
         if x.ndim == 2 and self.in_channels == 1:
             x = x[..., None]
-        keys = split_key(key, len(self.convs) + 1)
+        keys, det = layer_keys(self, key, deterministic, len(self.convs) + 1)
         h = x
         for conv, drop, k in zip(self.convs, self.conv_dropouts, keys[:-1], strict=True):
-            h = call_optional(drop, nnx.relu(conv(h)), k)
-        h = call_optional(self.head_dropout, h.reshape(h.shape[0], -1), keys[-1])
+            h = call_optional(drop, nnx.relu(conv(h)), k, det)
+        h = call_optional(self.head_dropout, h.reshape(h.shape[0], -1), keys[-1], det)
         return self.head(h)

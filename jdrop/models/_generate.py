@@ -6,7 +6,7 @@ After reading the prompt, step ``s`` draws
 
 and feeds the token back. ``temperature -> 0`` concentrates the distribution on the argmax;
 ``temperature = 0`` is greedy decoding (argmax, no randomness). The model runs
-deterministically (``key=None``: no dropout), and the loop is a ``lax.scan``, so the whole
+deterministically (``deterministic=True``: no dropout), and the loop is a ``lax.scan``, so the whole
 function can be jitted (``nnx.jit(generate, static_argnums=3)``).
 
 References:
@@ -71,7 +71,7 @@ def generate(model, key, prompt_ids, num_steps: int, temperature=1.0) -> jax.Arr
     """Continues ``prompt_ids`` by ``num_steps`` sampled tokens.
 
     Args:
-      model: a language model called as ``model(ids, key=None, state=state) ->
+      model: a language model called as ``model(ids, deterministic=True, state=state) ->
         (logits, state)`` with an ``init_state(batch_size)`` method
         (:class:`jdrop.models._rnn_lm.RNNLanguageModel`).
       key: PRNG key; step ``s`` samples with ``fold_in(key, s)``.
@@ -112,7 +112,7 @@ def generate(model, key, prompt_ids, num_steps: int, temperature=1.0) -> jax.Arr
     graphdef, params = nnx.split(model)
 
     def apply(ids, state):
-        return nnx.merge(graphdef, params)(ids, state=state)
+        return nnx.merge(graphdef, params)(ids, deterministic=True, state=state)
 
     logits, state = apply(prompt, model.init_state(prompt.shape[0]))
 

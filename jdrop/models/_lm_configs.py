@@ -49,9 +49,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
+import numpy as np
 from flax import nnx
 
-from jdrop.models._rnn_lm import LMConfig, RNNLanguageModel, count_params
+from jdrop.models._rnn_lm import LMConfig, RNNLanguageModel
 
 __all__ = ["LM_CONFIGS", "get_lm_config", "make_language_model", "param_count"]
 
@@ -175,12 +177,34 @@ def make_language_model(config: LMConfig | str, *, rngs: nnx.Rngs, **overrides):
     return RNNLanguageModel(config, rngs=rngs)
 
 
-def param_count(config: LMConfig | str, **overrides) -> int:
-    """Number of parameters of a configuration, computed with ``nnx.eval_shape`` (no memory).
+def param_count(model: nnx.Module | LMConfig | str, **overrides) -> int:
+    """Number of scalars in a model's ``nnx.Param`` leaves.
+
+    Given an :class:`LMConfig` or a configuration's name (and ``overrides``), counts the
+    language model it builds, under ``nnx.eval_shape`` (no memory allocated).
+
+    Args:
+      model: an NNX module (concrete or from ``nnx.eval_shape``), an :class:`LMConfig`, or
+        a name in :data:`LM_CONFIGS`.
+      **overrides: :class:`LMConfig` fields to change (configurations only).
+
+    Returns:
+      The parameter count as a Python int.
+
+    Raises:
+      TypeError: ``overrides`` with a module.
 
     Examples:
       >>> param_count("zaremba_large") / 1e6  # Zaremba et al.: 66M
       66.022
+      >>> param_count(nnx.Linear(3, 2, rngs=nnx.Rngs(0)))
+      8
     """
-    model = nnx.eval_shape(lambda: make_language_model(config, rngs=nnx.Rngs(0), **overrides))
-    return count_params(model)
+    if isinstance(model, nnx.Module):
+        if overrides:
+            raise TypeError(f"overrides apply to configurations, not to a module: {overrides}")
+    else:
+        config = model
+        model = nnx.eval_shape(lambda: make_language_model(config, rngs=nnx.Rngs(0), **overrides))
+    leaves = jax.tree_util.tree_leaves(nnx.state(model, nnx.Param))
+    return int(sum(np.prod(leaf.shape, dtype=np.int64) for leaf in leaves))

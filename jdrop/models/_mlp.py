@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 import jax
 from flax import nnx
 
-from jdrop.nn._apply import split_key
-from jdrop.nn._common import call_optional, optional_dropout, per_layer
+from jdrop.models._common import call_optional, optional_dropout, per_layer
+from jdrop.nn._mode import layer_keys
 
 __all__ = ["MLP", "mnist1d_mlp"]
 
@@ -36,6 +36,7 @@ class MLP(nnx.Module):
       input_rate: drop probability on the input.
       hidden_rate: drop probability after each hidden layer (a float, or one per layer).
       activation: the hidden nonlinearity.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
       rngs: ``nnx.Rngs`` for parameter initialisation.
 
     Examples:
@@ -58,8 +59,10 @@ class MLP(nnx.Module):
         input_rate: float = 0.2,
         hidden_rate: float | Sequence[float] = 0.5,
         activation: Callable[[jax.Array], jax.Array] = nnx.relu,
+        deterministic: bool = False,
         rngs: nnx.Rngs,
     ):
+        self.deterministic = deterministic
         hidden = tuple(hidden)
         rates = per_layer(hidden_rate, len(hidden), "hidden_rate")
         sizes = (in_features, *hidden)
@@ -71,13 +74,13 @@ class MLP(nnx.Module):
         self.head = nnx.Linear(sizes[-1], num_classes, rngs=rngs)
         self.activation = activation
 
-    def __call__(self, x, *, key=None):
-        """Logits ``(N, num_classes)``; ``key`` drives every dropout, ``None`` is inference."""
-        keys = split_key(key, len(self.hidden) + 1)
+    def __call__(self, x, *, key=None, deterministic=None):
+        """Logits ``(N, num_classes)``; ``key`` drives every dropout while training."""
+        keys, det = layer_keys(self, key, deterministic, len(self.hidden) + 1)
         h = x.reshape(x.shape[0], -1)
-        h = call_optional(self.input_dropout, h, keys[0])
+        h = call_optional(self.input_dropout, h, keys[0], det)
         for layer, drop, k in zip(self.hidden, self.dropouts, keys[1:], strict=True):
-            h = call_optional(drop, self.activation(layer(h)), k)
+            h = call_optional(drop, self.activation(layer(h)), k, det)
         return self.head(h)
 
 

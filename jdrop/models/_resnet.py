@@ -22,9 +22,11 @@ Dropout options, all off by default and free to combine:
 
 BatchNorm and dropout are controlled separately: ``model(x, key=key, train=True)`` trains
 (batch statistics, which also update the running averages in the model's
-``nnx.BatchStat`` state), ``train=False`` uses the running averages, and ``key`` alone
-turns dropout on. Monte-Carlo dropout inference is ``train=False`` with a key. In a pure
-step use :func:`jdrop.nn._apply.pure_apply` with ``return_state=True`` to get the updated
+``nnx.BatchStat`` state), ``train=False`` uses the running averages; dropout follows
+``deterministic`` (the call argument, else the attribute that ``model.eval()`` /
+``model.train()`` set) and needs ``key`` while training. Monte-Carlo dropout inference is
+``train=False`` with a key; plain inference is ``model(x, deterministic=True)``. In a pure
+step use :func:`jdrop.nn.pure_apply` with ``return_state=True`` to get the updated
 running averages back.
 
 References:
@@ -45,9 +47,11 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jdrop._dropblock import dropblock
-from jdrop.nn._apply import split_key
-from jdrop.nn._common import call_optional, optional_dropout
+from jdrop._keys import split_key
+from jdrop._validation import check_choice
+from jdrop.models._common import call_optional, optional_dropout
 from jdrop.nn._layers import DropPath
+from jdrop.nn._mode import layer_keys
 
 __all__ = [
     "ResNet",
@@ -72,11 +76,11 @@ class _FeatureDropout(nnx.Module):
         self.rate = rate
         self.layer = None if kind == "dropblock" else optional_dropout(rate, kind)
 
-    def __call__(self, x, *, key=None):
+    def __call__(self, x, *, key, deterministic: bool):
         if self.kind != "dropblock":
-            return call_optional(self.layer, x, key)
+            return call_optional(self.layer, x, key, deterministic)
         size = min(self.block_size, *x.shape[1:-1])
-        return dropblock(key, x, self.rate, block_size=size, deterministic=key is None)
+        return dropblock(key, x, self.rate, block_size=size, deterministic=deterministic)
 
 
 def _inner_dropout(rate: float, kind: str, block_size: int) -> _FeatureDropout | None:
@@ -133,15 +137,15 @@ class _Block(nnx.Module):
         self.shortcut = _Shortcut(a, out, stride, shortcut, momentum, rngs)
         self.out_features = out
 
-    def __call__(self, x, *, key, train: bool):
+    def __call__(self, x, *, key, deterministic: bool, train: bool):
         keys = split_key(key, len(self.convs))
         h = x
         for conv, bn, drop, k in zip(self.convs[:-1], self.bns[:-1], self.dropouts, keys,
                                      strict=False):
             h = nnx.relu(bn(conv(h), use_running_average=not train))
-            h = call_optional(drop, h, k)
+            h = call_optional(drop, h, k, deterministic)
         h = self.bns[-1](self.convs[-1](h), use_running_average=not train)
-        h = call_optional(self.drop_path, h, keys[-1])
+        h = call_optional(self.drop_path, h, keys[-1], deterministic)
         return nnx.relu(h + self.shortcut(x, train))
 
 
@@ -163,6 +167,7 @@ class ResNet(nnx.Module):
       block_stages: indices of the stages that use ``block_rate`` (default: all).
       drop_path_rate: stochastic depth rate of the last block (linear decay from 0).
       bn_momentum: BatchNorm running-average momentum (0.9 = PyTorch's 0.1).
+      deterministic: the default dropout mode (``False``: training); ``model.eval()`` sets it.
       rngs: ``nnx.Rngs`` for parameter initialisation.
 
     Examples:
@@ -172,7 +177,7 @@ class ResNet(nnx.Module):
       >>> x = jnp.ones((2, 8, 8, 3))
       >>> model(x, key=jax.random.key(1), train=True).shape   # batch stats, dropout
       (2, 10)
-      >>> model(x).dtype                                        # inference
+      >>> model(x, deterministic=True).dtype                    # inference
       dtype('float32')
     """
 
@@ -193,8 +198,10 @@ class ResNet(nnx.Module):
         block_stages: Sequence[int] | None = None,
         drop_path_rate: float = 0.0,
         bn_momentum: float = 0.9,
+        deterministic: bool = False,
         rngs: nnx.Rngs,
     ):
+        self.deterministic = deterministic
         stage_sizes, widths = tuple(stage_sizes), tuple(widths)
         if len(stage_sizes) != len(widths) or not stage_sizes:
             raise ValueError(
@@ -205,8 +212,7 @@ class ResNet(nnx.Module):
                                      ("stem", stem, ("cifar", "imagenet")),
                                      ("shortcut", shortcut, ("A", "B")),
                                      ("block_dropout", block_dropout, BLOCK_DROPOUTS)):
-            if value not in options:
-                raise ValueError(f"{name} must be one of {options}, got {name}={value!r}")
+            check_choice(value, name, options)
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate!r}")
         stages = range(len(stage_sizes)) if block_stages is None else tuple(block_stages)
@@ -233,22 +239,26 @@ class ResNet(nnx.Module):
         self.head_dropout = optional_dropout(head_rate)
         self.head = nnx.Linear(channels, num_classes, rngs=rngs)
 
-    def __call__(self, x, *, key=None, train: bool = False):
+    def __call__(self, x, *, key=None, deterministic=None, train: bool = False):
         """Logits ``(N, num_classes)``.
 
         Args:
           x: images ``(N, H, W, C)``.
-          key: dropout key; ``None`` turns every dropout off.
+          key: dropout key (required while training).
+          deterministic: turn every dropout off (default: ``self.deterministic``).
           train: BatchNorm uses (and updates the running averages with) batch statistics;
             ``False`` uses the running averages.
+
+        Raises:
+          ValueError: dropout in training mode without ``key``.
         """
-        keys = split_key(key, len(self.blocks) + 1)
+        keys, det = layer_keys(self, key, deterministic, len(self.blocks) + 1)
         h = nnx.relu(self.stem_bn(self.stem(x), use_running_average=not train))
         if self.stem_pool:
             h = nnx.max_pool(h, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
         for block, k in zip(self.blocks, keys[:-1], strict=True):
-            h = block(h, key=k, train=train)
-        h = call_optional(self.head_dropout, jnp.mean(h, axis=(1, 2)), keys[-1])
+            h = block(h, key=k, deterministic=det, train=train)
+        h = call_optional(self.head_dropout, jnp.mean(h, axis=(1, 2)), keys[-1], det)
         return self.head(h)
 
 

@@ -27,8 +27,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jdrop
-from jdrop._validation import check_float_array, concrete_rate
+from jdrop._validation import check_choice, check_float_array, check_rate
 from jdrop.nn._cells import GRUCell
+from jdrop.nn._mode import layer_keys
 from jdrop.nn._scan import scan_cell
 
 __all__ = ["GRUClassifier"]
@@ -49,6 +50,7 @@ class GRUClassifier(nnx.Module):
       readout: ``"flatten"`` (all time steps, the paper's baseline) or ``"last"``.
       recurrent_dropout: variational dropout rate on the recurrent connection.
       dropout: dropout rate on the readout features.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Raises:
       ValueError: bad ``readout`` or rates.
@@ -57,7 +59,7 @@ class GRUClassifier(nnx.Module):
       >>> import jax, jax.numpy as jnp
       >>> from flax import nnx
       >>> model = GRUClassifier(rngs=nnx.Rngs(0), recurrent_dropout=0.1, dropout=0.2)
-      >>> model(jnp.ones((4, 40))).shape
+      >>> model(jnp.ones((4, 40)), deterministic=True).shape
       (4, 10)
       >>> model(jnp.ones((4, 40, 1)), key=jax.random.key(0)).dtype
       dtype('float32')
@@ -75,14 +77,14 @@ class GRUClassifier(nnx.Module):
         readout: str = "flatten",
         recurrent_dropout: float = 0.0,
         dropout: float = 0.0,
+        deterministic: bool = False,
     ):
-        if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {READOUTS}, got readout={readout!r}")
-        self.recurrent_dropout = concrete_rate(recurrent_dropout, "recurrent_dropout")
-        self.dropout = concrete_rate(dropout, "dropout")
+        self.readout = check_choice(readout, "readout", READOUTS)
+        self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
+        self.dropout = check_rate(dropout, "dropout")
+        self.deterministic = deterministic
         self.seq_len = seq_len
         self.in_features = in_features
-        self.readout = readout
         directions = 2 if bidirectional else 1
         self.cells = nnx.List(
             [GRUCell(in_features, hidden_size, rngs=rngs) for _ in range(directions)]
@@ -94,15 +96,16 @@ class GRUClassifier(nnx.Module):
         )
         self.bias = nnx.Param(jnp.zeros((num_classes,), jnp.float32))
 
-    def __call__(self, x: jax.Array, *, key=None) -> jax.Array:
+    def __call__(self, x: jax.Array, *, key=None, deterministic=None) -> jax.Array:
         """Class logits ``(N, num_classes)`` for ``x`` of shape ``(N, T)`` or ``(N, T, F)``.
 
         Args:
           x: the signals.
-          key: PRNG key for dropout; ``None`` for deterministic inference.
+          key: PRNG key for dropout (required while training).
+          deterministic: inference, no dropout (default: ``self.deterministic``).
 
         Raises:
-          ValueError: wrong sequence length or feature count.
+          ValueError: wrong sequence length or feature count; training without ``key``.
         """
         x = check_float_array(x)
         if x.ndim == 2:
@@ -114,9 +117,7 @@ class GRUClassifier(nnx.Module):
             )
         batch = x.shape[0]
         xt = jnp.swapaxes(x, 0, 1)
-        keys = [None] * (len(self.cells) + 1)
-        if key is not None:
-            keys = list(jax.random.split(jdrop.as_key(key), len(self.cells) + 1))
+        keys, deterministic = layer_keys(self, key, deterministic, len(self.cells) + 1)
         features = []
         for direction, cell in enumerate(self.cells):
             keep = None
@@ -137,6 +138,6 @@ class GRUClassifier(nnx.Module):
             else:
                 features.append(state[0][:, None])  # (N, 1, H)
         h = jnp.concatenate(features, axis=-1).reshape(batch, -1)
-        if keys[-1] is not None and self.dropout > 0:
-            h = jdrop.dropout(keys[-1], h, self.dropout)
+        if self.dropout > 0:
+            h = jdrop.dropout(keys[-1], h, self.dropout, deterministic=deterministic)
         return h @ self.kernel[...] + self.bias[...]

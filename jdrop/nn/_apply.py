@@ -1,8 +1,9 @@
-"""Keys for the layers of a model, and a model turned into a pure ``apply(state, key, x)``.
+"""A model turned into a pure ``apply(state, key, x)``, and the one ``nnx.split`` wrapper.
 
 Every jdrop model takes its randomness as a call argument, ``model(x, key=key)``, and hands
-each dropout layer a key of its own, split from the caller's key with :func:`split_key`:
-no layer ever reuses another's key, and no RNG state hides in the model.
+each dropout layer a key of its own, split from the caller's key with
+:func:`jdrop.nn.split_key`: no layer ever reuses another's key, and no RNG state hides in
+the model.
 :func:`pure_apply` then turns the model into a pure function of ``(state, key, x)``
 (``nnx.split`` / ``nnx.merge``), which ``jax.jit``, ``jax.grad`` and ``jax.vmap`` take as
 they are. A Monte-Carlo ensemble is a ``vmap`` over keys::
@@ -26,11 +27,28 @@ from collections.abc import Callable
 
 from flax import nnx
 
-from jdrop._keys import split_key
-
-__all__ = ["pure_apply", "split_key"]
+__all__ = ["pure_apply", "split_module"]
 
 
+def split_module(model: nnx.Module, *filters) -> tuple:
+    """``nnx.split(model, *filters)`` for a checked module: ``(graphdef, *states)``.
+
+    The one wrapper over ``nnx.split``: :func:`pure_apply` and
+    :func:`jdrop.train.split_model` build on it.
+
+    Raises:
+      TypeError: ``model`` is not a ``flax.nnx.Module``.
+
+    Examples:
+      >>> from flax import nnx
+      >>> graphdef, params, rest = split_module(nnx.Linear(2, 3, rngs=nnx.Rngs(0)),
+      ...                                       nnx.Param, ...)
+      >>> sorted(params.to_pure_dict())
+      ['bias', 'kernel']
+    """
+    if not isinstance(model, nnx.Module):
+        raise TypeError(f"model must be a flax.nnx.Module, got model={type(model).__name__}")
+    return nnx.split(model, *filters)
 
 
 def pure_apply(
@@ -71,12 +89,11 @@ def pure_apply(
       >>> jax.vmap(apply_fn, in_axes=(None, 0, None))(state, keys, jnp.ones((2, 4))).shape
       (5, 2, 3)
       >>> fn = functools.partial(apply_fn, state)      # fn(key, x)
-      >>> bool((fn(None, jnp.ones((2, 4))) == model(jnp.ones((2, 4)))).all())
+      >>> x = jnp.ones((2, 4))
+      >>> bool((fn(None, x, deterministic=True) == model(x, deterministic=True)).all())
       True
     """
-    if not isinstance(model, nnx.Module):
-        raise TypeError(f"model must be a flax.nnx.Module, got model={type(model).__name__}")
-    graphdef, *states = nnx.split(model, *filters)
+    graphdef, *states = split_module(model, *filters)
     multiple = len(states) > 1
 
     def apply_fn(state, key, *args, **kwargs):
@@ -85,7 +102,7 @@ def pure_apply(
         out = module(*args, key=key, **kwargs)
         if not return_state:
             return out
-        _, *new = nnx.split(module, *filters)
+        _, *new = split_module(module, *filters)
         return out, (tuple(new) if multiple else new[0])
 
     return apply_fn, (tuple(states) if multiple else states[0])

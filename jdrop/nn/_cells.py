@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jdrop._validation import check_choice, check_int, check_number
+
 __all__ = ["GRUCell", "LSTMCell", "RecurrentCell", "gru_step", "lstm_step", "make_cell"]
 
 State = tuple[jax.Array, ...]
@@ -107,12 +109,6 @@ def gru_step(
     return (n + z * (h - n),)
 
 
-def _check_size(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
-    return int(value)
-
-
 def _uniform(key, shape, scale: float, dtype) -> jax.Array:
     return jax.random.uniform(key, shape, dtype, -scale, scale)
 
@@ -135,11 +131,10 @@ class RecurrentCell(nnx.Module):
         init_scale: float | None = None,
         dtype=jnp.float32,
     ):
-        self.in_features = _check_size(in_features, "in_features")
-        self.hidden_size = _check_size(hidden_size, "hidden_size")
-        if init_scale is not None and not init_scale > 0:
-            raise ValueError(f"init_scale must be positive or None, got init_scale={init_scale!r}")
-        scale = 1.0 / math.sqrt(hidden_size) if init_scale is None else float(init_scale)
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.hidden_size = check_int(hidden_size, "hidden_size", 1)
+        init_scale = check_number(init_scale, "init_scale", positive=True, optional=True)
+        scale = 1.0 / math.sqrt(hidden_size) if init_scale is None else init_scale
         width = self.num_gates * hidden_size
         self.w_ih = nnx.Param(_uniform(rngs.params(), (in_features, width), scale, dtype))
         self.w_hh = nnx.Param(_uniform(rngs.params(), (hidden_size, width), scale, dtype))
@@ -147,7 +142,7 @@ class RecurrentCell(nnx.Module):
 
     def init_state(self, batch_size: int, dtype=jnp.float32) -> State:
         """Zero state: a tuple of ``state_size`` arrays of shape ``(batch_size, H)``."""
-        shape = (_check_size(batch_size, "batch_size"), self.hidden_size)
+        shape = (check_int(batch_size, "batch_size", 1), self.hidden_size)
         return tuple(jnp.zeros(shape, dtype) for _ in range(self.state_size))
 
     def project_inputs(self, x: jax.Array) -> jax.Array:
@@ -281,6 +276,4 @@ def make_cell(kind: str, in_features: int, hidden_size: int, **kwargs) -> Recurr
       >>> type(make_cell("gru", 2, 3, rngs=nnx.Rngs(0))).__name__
       'GRUCell'
     """
-    if kind not in CELLS:
-        raise ValueError(f"cell must be one of {sorted(CELLS)}, got cell={kind!r}")
-    return CELLS[kind](in_features, hidden_size, **kwargs)
+    return CELLS[check_choice(kind, "cell", sorted(CELLS))](in_features, hidden_size, **kwargs)

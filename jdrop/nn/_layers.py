@@ -1,10 +1,13 @@
 """Flax NNX dropout layers: thin modules over the pure :mod:`jdrop` functions.
 
-Every layer takes its PRNG key as a call argument, ``layer(x, key=key)``; ``key=None``
-means deterministic inference. No layer holds RNG state (no ``nnx.Rngs`` stream), so a
-model built from them is a pure function of ``(state, key, x)`` after ``nnx.split``
-(:func:`jdrop.nn._apply.pure_apply`). A model gives each layer its own key
-(:func:`jdrop.nn._apply.split_key`), never one key to two layers.
+Every layer is called as ``layer(x, *, key=None, deterministic=None)``: training (the
+default, ``deterministic=False`` at construction) needs a key, and a missing key is a
+``ValueError``; inference is explicit, ``deterministic=True`` at the call or
+``model.eval()`` (``model.train()`` switches back), see :mod:`jdrop.nn._mode`. No layer but
+the drop-in :class:`Dropout` (which also takes Flax's ``rngs``) holds RNG state, so a model
+built from them is a pure function of ``(state, key, x)`` after ``nnx.split``
+(:func:`jdrop.nn.pure_apply`). A model gives each layer its own key
+(:func:`jdrop.nn.split_key`), never one key to two layers.
 
 References:
   Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov. "Dropout: A Simple Way to
@@ -26,7 +29,8 @@ from jdrop._concrete import concrete_dropout, concrete_dropout_regularizer
 from jdrop._dropblock import dropblock
 from jdrop._dropout import drop_path, dropconnect, dropout, spatial_dropout
 from jdrop._gaussian import gaussian_dropout
-from jdrop._validation import concrete_rate
+from jdrop._validation import check_int, check_number, check_rate
+from jdrop.nn._mode import is_deterministic, missing_key_error, training_key
 
 __all__ = [
     "AlphaDropout",
@@ -43,23 +47,45 @@ _KERNEL_INIT = nnx.initializers.lecun_normal()
 _BIAS_INIT = nnx.initializers.zeros_init()
 
 
-def _rate(rate, *, allow_one: bool = True) -> float:
-    """Checks a layer's drop rate at construction and returns it as a Python float."""
-    value = concrete_rate(rate, allow_one=allow_one)
-    if value is None:
-        raise TypeError(f"rate must be a concrete number when building a layer, got rate={rate!r}")
-    return value
+def _rng_stream(rngs, rng_collection: str):
+    """The stream a :class:`Dropout` keeps, as ``flax.nnx.Dropout`` does (a fork)."""
+    if isinstance(rngs, nnx.Rngs):
+        return rngs[rng_collection].fork()
+    if isinstance(rngs, nnx.RngStream):
+        return rngs.fork()
+    if rngs is None:
+        return nnx.data(None)
+    raise TypeError(f"rngs must be an nnx.Rngs, an nnx.RngStream or None, got {type(rngs)}")
+
+
+def _key_from_rngs(rngs, rng_collection: str):
+    """A key from an ``nnx.Rngs`` (its ``rng_collection`` stream), a stream, or a key."""
+    if isinstance(rngs, nnx.Rngs):
+        return rngs[rng_collection]()
+    if isinstance(rngs, nnx.RngStream):
+        return rngs()
+    if isinstance(rngs, jax.Array):
+        return rngs
+    raise TypeError(f"rngs must be an nnx.Rngs, an nnx.RngStream or a key, got {type(rngs)}")
 
 
 class Dropout(nnx.Module):
     """Dropout layer: :func:`jdrop.dropout` with the rate fixed at construction.
 
-    ``y = m * x / (1 - rate)``, ``m ~ Bernoulli(1 - rate)`` when a key is given, ``y = x``
-    when ``key=None``.
+    ``y = m * x / (1 - rate)``, ``m ~ Bernoulli(1 - rate)`` while training, ``y = x`` in
+    inference. A drop-in for ``flax.nnx.Dropout``: the same constructor (``rate``,
+    ``broadcast_dims``, ``deterministic``, ``rng_collection``, ``rngs``) and call
+    (``deterministic=``, ``rngs=``), and ``model.eval()`` / ``model.train()`` toggle it;
+    the mask comes from jdrop's counter-based generator. The key is, in order: the call's
+    ``key``, the call's ``rngs``, the ``rngs`` given at construction (a fork of its
+    ``rng_collection`` stream, as in Flax). Training with none of them is a ``ValueError``.
 
     Args:
       rate: drop probability in ``[0, 1]``.
       broadcast_dims: axes sharing one mask value.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
+      rng_collection: the ``nnx.Rngs`` stream drawn from.
+      rngs: an ``nnx.Rngs`` or ``nnx.RngStream`` to draw keys from, or ``None``.
       inverted: scale at train time (default); ``False`` scales by ``1 - rate`` at test.
       impl: ``"counter"`` (default) or ``"jax"``, see :func:`jdrop.keep_mask`.
       regenerate_mask: recompute the mask in the backward pass instead of storing it.
@@ -69,11 +95,17 @@ class Dropout(nnx.Module):
 
     Examples:
       >>> import jax, jax.numpy as jnp
+      >>> from flax import nnx
       >>> layer = Dropout(0.5)
       >>> y = layer(jnp.ones((2, 4)), key=jax.random.key(0))
       >>> sorted(set(y.ravel().tolist()))
       [0.0, 2.0]
-      >>> layer(jnp.ones(3))                       # key=None: inference
+      >>> layer(jnp.ones(3), deterministic=True)           # inference
+      Array([1., 1., 1.], dtype=float32)
+      >>> layer = Dropout(0.5, rngs=nnx.Rngs(dropout=0))  # as flax.nnx.Dropout
+      >>> layer(jnp.ones((2, 4))).shape
+      (2, 4)
+      >>> layer.eval(); layer(jnp.ones(3))
       Array([1., 1., 1.], dtype=float32)
 
     References:
@@ -85,18 +117,46 @@ class Dropout(nnx.Module):
         rate: float,
         *,
         broadcast_dims: Sequence[int] = (),
+        deterministic: bool | None = False,
+        rng_collection: str = "dropout",
+        rngs: nnx.Rngs | nnx.RngStream | None = None,
         inverted: bool = True,
         impl: str = "counter",
         regenerate_mask: bool = False,
     ):
-        self.rate = _rate(rate)
+        self.rate = check_rate(rate)
         self.broadcast_dims = tuple(broadcast_dims)
+        self.deterministic = deterministic
+        self.rng_collection = rng_collection
+        self.rngs = _rng_stream(rngs, rng_collection)
         self.inverted = inverted
         self.impl = impl
         self.regenerate_mask = regenerate_mask
 
-    def __call__(self, x, *, key=None):
-        """Applies dropout with ``key``; ``key=None`` is inference."""
+    def __call__(self, x, *, key=None, deterministic=None, rngs=None):
+        """Applies dropout while training; ``deterministic=True`` (or ``eval()``) is inference.
+
+        Args:
+          x: the input.
+          key: PRNG key for the mask.
+          deterministic: overrides ``self.deterministic`` when not ``None``.
+          rngs: an ``nnx.Rngs``, ``nnx.RngStream`` or key, used when ``key`` is ``None``.
+
+        Returns:
+          The masked, rescaled input (``x`` itself in inference).
+
+        Raises:
+          ValueError: training without ``key`` or ``rngs`` (here or at construction).
+        """
+        if is_deterministic(self, deterministic):
+            key = None
+        elif key is None:
+            source = self.rngs if rngs is None else rngs
+            if source is None:
+                raise missing_key_error(self)
+            if self.rate == 0.0:  # as flax.nnx.Dropout: no key is drawn at rate 0
+                return x
+            key = _key_from_rngs(source, self.rng_collection)
         return dropout(
             key, x, self.rate, broadcast_dims=self.broadcast_dims, deterministic=key is None,
             inverted=self.inverted, impl=self.impl, regenerate_mask=self.regenerate_mask,
@@ -110,6 +170,7 @@ class SpatialDropout(nnx.Module):
       rate: drop probability in ``[0, 1]``.
       channel_axis: the channel axis (default last: channels-last inputs).
       batch_axis: the batch axis, or ``None`` for an unbatched input.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -121,13 +182,18 @@ class SpatialDropout(nnx.Module):
       Tompson et al. "Efficient Object Localization Using Convolutional Networks". CVPR 2015.
     """
 
-    def __init__(self, rate: float, *, channel_axis: int = -1, batch_axis: int | None = 0):
-        self.rate = _rate(rate)
+    def __init__(
+        self, rate: float, *, channel_axis: int = -1, batch_axis: int | None = 0,
+        deterministic: bool = False,
+    ):
+        self.rate = check_rate(rate)
+        self.deterministic = deterministic
         self.channel_axis = channel_axis
         self.batch_axis = batch_axis
 
-    def __call__(self, x, *, key=None):
-        """Applies spatial dropout with ``key``; ``key=None`` is inference."""
+    def __call__(self, x, *, key=None, deterministic=None):
+        """Applies spatial dropout with ``key``; ``deterministic=True`` is inference."""
+        key = training_key(self, key, deterministic)
         return spatial_dropout(
             key, x, self.rate, channel_axis=self.channel_axis, batch_axis=self.batch_axis,
             deterministic=key is None,
@@ -143,6 +209,7 @@ class AlphaDropout(nnx.Module):
     Args:
       rate: drop probability in ``[0, 1]``.
       broadcast_dims: axes sharing one mask value.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -155,12 +222,16 @@ class AlphaDropout(nnx.Module):
       NeurIPS 2017.
     """
 
-    def __init__(self, rate: float, *, broadcast_dims: Sequence[int] = ()):
-        self.rate = _rate(rate)
+    def __init__(
+        self, rate: float, *, broadcast_dims: Sequence[int] = (), deterministic: bool = False
+    ):
+        self.rate = check_rate(rate)
+        self.deterministic = deterministic
         self.broadcast_dims = tuple(broadcast_dims)
 
-    def __call__(self, x, *, key=None):
-        """Applies alpha dropout with ``key``; ``key=None`` is inference."""
+    def __call__(self, x, *, key=None, deterministic=None):
+        """Applies alpha dropout with ``key``; ``deterministic=True`` is inference."""
+        key = training_key(self, key, deterministic)
         return alpha_dropout(
             key, x, self.rate, broadcast_dims=self.broadcast_dims, deterministic=key is None
         )
@@ -174,21 +245,26 @@ class GaussianDropout(nnx.Module):
 
     Args:
       rate: the Bernoulli drop probability being matched, in ``[0, 1)``.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Examples:
       >>> import jax, jax.numpy as jnp
-      >>> GaussianDropout(0.5)(jnp.ones(2))
+      >>> GaussianDropout(0.5)(jnp.ones(2), deterministic=True)
       Array([1., 1.], dtype=float32)
+      >>> GaussianDropout(0.5)(jnp.ones(2), key=jax.random.key(0)).shape
+      (2,)
 
     References:
       Srivastava et al. "Dropout". JMLR 2014, section 10.
     """
 
-    def __init__(self, rate: float):
-        self.rate = _rate(rate, allow_one=False)
+    def __init__(self, rate: float, *, deterministic: bool = False):
+        self.rate = check_rate(rate, allow_one=False)
+        self.deterministic = deterministic
 
-    def __call__(self, x, *, key=None):
-        """Applies Gaussian dropout with ``key``; ``key=None`` is inference."""
+    def __call__(self, x, *, key=None, deterministic=None):
+        """Applies Gaussian dropout with ``key``; ``deterministic=True`` is inference."""
+        key = training_key(self, key, deterministic)
         return gaussian_dropout(key, x, self.rate, deterministic=key is None)
 
 
@@ -200,6 +276,7 @@ class DropPath(nnx.Module):
     Args:
       rate: probability of dropping the branch for an example.
       batch_axis: the example axis.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -211,12 +288,14 @@ class DropPath(nnx.Module):
       Huang, Sun, Liu, Sedra, Weinberger. "Deep Networks with Stochastic Depth". ECCV 2016.
     """
 
-    def __init__(self, rate: float, *, batch_axis: int = 0):
-        self.rate = _rate(rate)
+    def __init__(self, rate: float, *, batch_axis: int = 0, deterministic: bool = False):
+        self.rate = check_rate(rate)
+        self.deterministic = deterministic
         self.batch_axis = batch_axis
 
-    def __call__(self, x, *, key=None):
-        """Applies stochastic depth with ``key``; ``key=None`` is inference."""
+    def __call__(self, x, *, key=None, deterministic=None):
+        """Applies stochastic depth with ``key``; ``deterministic=True`` is inference."""
+        key = training_key(self, key, deterministic)
         return drop_path(key, x, self.rate, batch_axis=self.batch_axis, deterministic=key is None)
 
 
@@ -228,6 +307,7 @@ class DropBlock(nnx.Module):
       block_size: side of a block; at most the smallest spatial size of the input.
       channel_axis: the channel axis (default last).
       batch_axis: the batch axis.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -241,17 +321,18 @@ class DropBlock(nnx.Module):
     """
 
     def __init__(
-        self, rate: float, *, block_size: int = 7, channel_axis: int = -1, batch_axis: int = 0
+        self, rate: float, *, block_size: int = 7, channel_axis: int = -1, batch_axis: int = 0,
+        deterministic: bool = False,
     ):
-        self.rate = _rate(rate)
-        if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
-            raise ValueError(f"block_size must be a positive int, got block_size={block_size!r}")
-        self.block_size = block_size
+        self.rate = check_rate(rate)
+        self.block_size = check_int(block_size, "block_size", 1)
+        self.deterministic = deterministic
         self.channel_axis = channel_axis
         self.batch_axis = batch_axis
 
-    def __call__(self, x, *, key=None):
-        """Applies DropBlock with ``key``; ``key=None`` is inference."""
+    def __call__(self, x, *, key=None, deterministic=None):
+        """Applies DropBlock with ``key``; ``deterministic=True`` is inference."""
+        key = training_key(self, key, deterministic)
         return dropblock(
             key, x, self.rate, block_size=self.block_size, channel_axis=self.channel_axis,
             batch_axis=self.batch_axis, deterministic=key is None,
@@ -272,6 +353,7 @@ class ConcreteDropout(nnx.Module):
     Args:
       init_rate: the initial drop probability, in ``(0, 1)``.
       temperature: the Concrete relaxation temperature (0.1 in the paper).
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Raises:
       ValueError: ``init_rate`` outside ``(0, 1)``.
@@ -292,14 +374,15 @@ class ConcreteDropout(nnx.Module):
       Gal, Hron, Kendall. "Concrete Dropout". NeurIPS 2017.
     """
 
-    def __init__(self, init_rate: float = 0.1, *, temperature: float = 0.1):
-        rate = _rate(init_rate, allow_one=False)
+    def __init__(
+        self, init_rate: float = 0.1, *, temperature: float = 0.1, deterministic: bool = False
+    ):
+        rate = check_rate(init_rate, "init_rate", allow_one=False)
         if rate <= 0.0:
             raise ValueError(f"init_rate must be in (0, 1), got init_rate={init_rate!r}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got temperature={temperature!r}")
         self.logit = nnx.Param(jnp.asarray(math.log(rate) - math.log1p(-rate), jnp.float32))
-        self.temperature = float(temperature)
+        self.temperature = check_number(temperature, "temperature", positive=True)
+        self.deterministic = deterministic
 
     @property
     def rate(self) -> jax.Array:
@@ -307,8 +390,9 @@ class ConcreteDropout(nnx.Module):
         p = jax.nn.sigmoid(self.logit[...])
         return jnp.clip(p, np.float32(1e-6), np.float32(1 - 1e-6))
 
-    def __call__(self, x, *, key=None):
-        """Applies concrete dropout with ``key``; ``key=None`` is inference (``y = x``)."""
+    def __call__(self, x, *, key=None, deterministic=None):
+        """Applies concrete dropout with ``key``; inference (``deterministic``) is ``y = x``."""
+        key = training_key(self, key, deterministic)
         return concrete_dropout(
             key, x, self.rate, temperature=self.temperature, deterministic=key is None
         )
@@ -337,7 +421,7 @@ class DropConnectDense(nnx.Module):
     """A dense layer whose weights are dropped: ``y = x @ (M * W / (1 - rate)) + b``.
 
     One mask ``M ~ Bernoulli(1 - rate)`` per call, shared by the batch (draw a mask per
-    example with ``jax.vmap`` over keys); the bias is not dropped. With ``key=None``,
+    example with ``jax.vmap`` over keys); the bias is not dropped. In inference,
     ``y = x @ W + b``, the mean of the training-time layer (Wan et al. moment-match a
     Gaussian at inference instead; its mean is the same). The matmul runs in ``x``'s
     dtype.
@@ -350,6 +434,7 @@ class DropConnectDense(nnx.Module):
       kernel_init: initialiser of the ``(in_features, out_features)`` kernel.
       bias_init: initialiser of the bias.
       rngs: ``nnx.Rngs`` for parameter initialisation only.
+      deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -372,14 +457,17 @@ class DropConnectDense(nnx.Module):
         use_bias: bool = True,
         kernel_init=_KERNEL_INIT,
         bias_init=_BIAS_INIT,
+        deterministic: bool = False,
         rngs: nnx.Rngs,
     ):
-        self.rate = _rate(rate)
+        self.rate = check_rate(rate)
+        self.deterministic = deterministic
         self.kernel = nnx.Param(kernel_init(rngs.params(), (in_features, out_features)))
         self.bias = nnx.Param(bias_init(rngs.params(), (out_features,))) if use_bias else None
 
-    def __call__(self, x, *, key=None):
-        """``x @ W'`` with a fresh DropConnect mask from ``key``; ``key=None`` is inference."""
+    def __call__(self, x, *, key=None, deterministic=None):
+        """``x @ W'`` with a fresh DropConnect mask from ``key``; or ``x @ W`` in inference."""
+        key = training_key(self, key, deterministic)
         kernel = dropconnect(key, self.kernel[...], self.rate, deterministic=key is None)
         y = jnp.matmul(x, kernel.astype(x.dtype))
         if self.bias is not None:

@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
+from jdrop._validation import check_int, check_number
 from jdrop.train._early_stopping import EarlyStopping
 
 __all__ = ["TrainConfig"]
-
-
-def _int(config, name: str, minimum: int, *, optional: bool = False) -> None:
-    value = getattr(config, name)
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        none = " or None" if optional else ""
-        raise ValueError(f"{name} must be an int >= {minimum}{none}, got {name}={value!r}")
-
-
-def _nonnegative_float(config, name: str) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a float >= 0, got {name}={value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite float >= 0, got {name}={value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +23,7 @@ class TrainConfig:
       >>> TrainConfig(num_epochs=0)
       Traceback (most recent call last):
       ...
-      ValueError: num_epochs must be an int >= 1, got num_epochs=0
+      ValueError: num_epochs must be >= 1, got num_epochs=0
     """
 
     # Passes over the training data (epochs are counted from 0).
@@ -72,15 +55,15 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        _int(self, "num_epochs", 1)
-        _int(self, "seed", 0)
-        _nonnegative_float(self, "l1")
-        _nonnegative_float(self, "l2")
-        _int(self, "log_every", 1)
-        _int(self, "eval_every", 1)
-        _int(self, "checkpoint_every", 1, optional=True)
-        _int(self, "max_to_keep", 1)
-        _int(self, "max_steps", 1, optional=True)
+        check_int(self.num_epochs, "num_epochs", 1)
+        check_int(self.seed, "seed", 0)
+        check_number(self.l1, "l1", minimum=0)
+        check_number(self.l2, "l2", minimum=0)
+        check_int(self.log_every, "log_every", 1)
+        check_int(self.eval_every, "eval_every", 1)
+        check_int(self.checkpoint_every, "checkpoint_every", 1, optional=True)
+        check_int(self.max_to_keep, "max_to_keep", 1)
+        check_int(self.max_steps, "max_steps", 1, optional=True)
         if self.early_stopping is not None and not isinstance(self.early_stopping, EarlyStopping):
             raise ValueError(
                 "early_stopping must be a jdrop.train.EarlyStopping or None, got "

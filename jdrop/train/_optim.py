@@ -19,36 +19,16 @@ References:
 
 from __future__ import annotations
 
-import math
-
 import jax
 import optax
 
+from jdrop._validation import check_int, check_number
 from jdrop.train._regularizers import Filter, is_kernel, leaf_path
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "make_optimizer", "make_schedule"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "linear", "exponential")
-
-
-def _check_number(name: str, value, *, minimum: float = 0.0, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a float, got {name}={value!r}")
-    value = float(value)
-    bad = value <= minimum if positive else value < minimum
-    if not math.isfinite(value) or bad:
-        relation = ">" if positive else ">="
-        raise ValueError(
-            f"{name} must be a finite float {relation} {minimum:g}, got {name}={value!r}"
-        )
-    return value
-
-
-def _check_steps(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {name}={value!r}")
-    return value
 
 
 def make_schedule(
@@ -82,13 +62,13 @@ def make_schedule(
     """
     if name not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got schedule={name!r}")
-    learning_rate = _check_number("learning_rate", learning_rate, positive=True)
-    warmup_steps = _check_steps("warmup_steps", warmup_steps, 0)
+    learning_rate = check_number(learning_rate, "learning_rate", positive=True)
+    warmup_steps = check_int(warmup_steps, "warmup_steps", 0)
     decay_steps = None
     if name in ("cosine", "linear"):
         if total_steps is None:
             raise ValueError(f"schedule={name!r} needs total_steps, got total_steps=None")
-        total_steps = _check_steps("total_steps", total_steps, 1)
+        total_steps = check_int(total_steps, "total_steps", 1)
         if total_steps <= warmup_steps:
             raise ValueError(
                 f"total_steps must exceed warmup_steps={warmup_steps}, got "
@@ -104,7 +84,7 @@ def make_schedule(
     else:
         if decay_rate is None:
             raise ValueError("schedule='exponential' needs decay_rate, got decay_rate=None")
-        decay_rate = _check_number("decay_rate", decay_rate, positive=True)
+        decay_rate = check_number(decay_rate, "decay_rate", positive=True)
         if decay_rate > 1:
             raise ValueError(f"decay_rate must be in (0, 1], got decay_rate={decay_rate!r}")
         main = optax.exponential_decay(learning_rate, 1, decay_rate)
@@ -172,7 +152,7 @@ def make_optimizer(
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"name must be one of {OPTIMIZERS}, got name={name!r}")
-    momentum = _check_number("momentum", momentum)
+    momentum = check_number(momentum, "momentum", minimum=0)
     if momentum >= 1:
         raise ValueError(f"momentum must be in [0, 1), got momentum={momentum!r}")
     if momentum and name not in ("sgd", "rmsprop"):
@@ -181,7 +161,7 @@ def make_optimizer(
         )
     if nesterov and name != "sgd":
         raise ValueError(f"nesterov applies to 'sgd' only, got nesterov=True with name={name!r}")
-    weight_decay = _check_number("weight_decay", weight_decay)
+    weight_decay = check_number(weight_decay, "weight_decay", minimum=0)
     if not callable(weight_decay_where):
         raise ValueError(
             f"weight_decay_where must be a callable (path, value) -> bool, got "
@@ -196,7 +176,7 @@ def make_optimizer(
     )
     parts = []
     if clip_norm is not None:
-        clip_norm = _check_number("clip_norm", clip_norm, positive=True)
+        clip_norm = check_number(clip_norm, "clip_norm", positive=True)
         parts.append(optax.clip_by_global_norm(clip_norm))
     mask = _mask(weight_decay_where)
     if name == "adamw":

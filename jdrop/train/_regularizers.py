@@ -15,12 +15,13 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jdrop._validation import check_number
 
 __all__ = ["all_params", "is_kernel", "l1_penalty", "l2_penalty", "leaf_path", "select"]
 
@@ -89,17 +90,6 @@ def select(params, where: Filter = is_kernel) -> list[jax.Array]:
     return [value for path, value in leaves if where(leaf_path(path), value)]
 
 
-def _check_scale(scale, name: str):
-    if isinstance(scale, jax.core.Tracer):
-        return scale
-    if isinstance(scale, bool) or np.ndim(scale) != 0:
-        raise TypeError(f"{name} must be a scalar float, got {name}={scale!r}")
-    value = float(scale)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite float >= 0, got {name}={scale!r}")
-    return scale
-
-
 def _penalty(params, scale, where, term) -> jax.Array:
     total = jnp.zeros((), jnp.float32)
     for w in select(params, where):
@@ -127,7 +117,7 @@ def l1_penalty(params, scale, *, where: Filter = is_kernel) -> jax.Array:
       >>> l1_penalty(params, 0.5)
       Array(1.5, dtype=float32)
     """
-    scale = _check_scale(scale, "scale")
+    scale = check_number(scale, "scale", minimum=0, allow_traced=True)
     return _penalty(params, scale, where, jnp.abs)
 
 
@@ -153,5 +143,5 @@ def l2_penalty(params, scale, *, where: Filter = is_kernel) -> jax.Array:
       >>> l2_penalty(params, 0.5)
       Array(1.25, dtype=float32)
     """
-    scale = _check_scale(scale, "scale")
+    scale = check_number(scale, "scale", minimum=0, allow_traced=True)
     return _penalty(params, scale, where, jnp.square) * np.float32(0.5)

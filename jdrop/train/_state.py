@@ -17,6 +17,7 @@ import optax
 from flax import nnx
 
 from jdrop._keys import as_key
+from jdrop.nn._apply import split_module
 from jdrop.train._distributed import replicate, replicated_sharding
 
 __all__ = ["TrainState", "create_train_state", "merge_model", "split_model"]
@@ -50,15 +51,15 @@ def _jitted_init(init, sharding):
 def split_model(model: nnx.Module):
     """``(graphdef, params, model_state)``: the model's ``nnx.Param`` leaves and the rest.
 
+    :func:`jdrop.nn._apply.split_module` with the filters ``nnx.Param, ...``.
+
     Examples:
       >>> from flax import nnx
       >>> graphdef, params, rest = split_model(nnx.Linear(2, 3, rngs=nnx.Rngs(0)))
       >>> sorted(params.to_pure_dict())
       ['bias', 'kernel']
     """
-    if not isinstance(model, nnx.Module):
-        raise TypeError(f"model must be a flax.nnx.Module, got {type(model).__name__}")
-    return nnx.split(model, nnx.Param, ...)
+    return split_module(model, nnx.Param, ...)
 
 
 def merge_model(graphdef, state: TrainState) -> nnx.Module:

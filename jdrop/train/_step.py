@@ -8,8 +8,9 @@ language modelling::
 * ``model``: the NNX model (BatchNorm statistics it updates while training are kept);
 * ``batch``: a dict of global arrays, rows sharded over the mesh's ``"data"`` axis;
 * ``key``: the step's key ``fold_in(state.key, state.step)`` while training, ``None`` when
-  evaluating (run the model deterministically: ``model(x, key=key)``, and BatchNorm in
-  inference mode, e.g. ``train=key is not None``);
+  evaluating. The training step calls ``model.train()`` and the evaluation step
+  ``model.eval()`` first, so ``model(x, key=key)`` trains with dropout in one and runs
+  deterministically in the other (BatchNorm models: ``train=key is not None``);
 * ``carry``: what the previous step returned as ``new_carry`` (an RNN's hidden state in
   language modelling, reset at each epoch), ``None`` when the task has none;
 * ``loss``: a float32 scalar, the mean over the global batch; ``metrics``: a dict of
@@ -135,6 +136,7 @@ def _build_train_step(graphdef, loss_fn, tx, mesh, l1, l2, penalty_where):
 
     def objective(params, state: TrainState, batch, key, carry):
         model = nnx.merge(graphdef, params, state.model_state, copy=True)
+        model.train()  # dropout on (deterministic=False), whatever mode the model was split in
         loss, metrics, new_carry = _split_output(loss_fn(model, batch, key, carry))
         metrics = _with_loss(loss, metrics)
         total = loss
@@ -188,6 +190,7 @@ def _build_eval_step(graphdef, eval_fn, mesh):
 
     def eval_step(params, model_state, batch, carry):
         model = nnx.merge(graphdef, params, model_state, copy=True)
+        model.eval()  # deterministic: a model called with key=None runs inference
         metrics, new_carry = eval_fn(model, batch, carry)
         metrics = jax.lax.with_sharding_constraint(dict(metrics), replicated)
         new_carry = _constrain(new_carry, _carry_shardings(new_carry, mesh))

@@ -1,4 +1,4 @@
-"""Tests for the CNN classifiers (jdrop.nn.cnn): LeNet, AlexNet and the MNIST-1D CNN."""
+"""Tests for the CNN classifiers (jdrop.models._cnn): LeNet, AlexNet and the MNIST-1D CNN."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from jdrop.models._cnn import MNIST1DCNN, AlexNet, LeNet, lenet_all, lenet_ip
-from jdrop.nn._apply import pure_apply
+from jdrop.nn import pure_apply
 
 
 def _count(model):
@@ -15,12 +15,12 @@ def _count(model):
 
 
 def _check_model(model, x):
-    """Shape and dtype; key=None deterministic; two keys differ; one key reproduces."""
-    apply_fn = jax.jit(pure_apply(model)[0])
+    """Shape and dtype; inference deterministic; two keys differ; one key reproduces."""
+    apply_fn = jax.jit(pure_apply(model)[0], static_argnames="deterministic")
     state = nnx.state(model)
-    y = apply_fn(state, None, x)
+    y = apply_fn(state, None, x, deterministic=True)
     assert y.shape == (x.shape[0], model.head.out_features) and y.dtype == jnp.float32
-    np.testing.assert_array_equal(apply_fn(state, None, x), y)
+    np.testing.assert_array_equal(apply_fn(state, None, x, deterministic=True), y)
     k1, k2 = jax.random.split(jax.random.key(0))
     y1 = apply_fn(state, k1, x)
     assert not np.allclose(y1, apply_fn(state, k2, x))
@@ -37,11 +37,13 @@ def test_mnist1d_cnn_size_and_shapes(key):
     model = MNIST1DCNN(rngs=nnx.Rngs(0))
     assert _count(model) == 5210  # Greydanus' ConvBase
     x = jax.random.normal(key, (3, 40))
+    model.eval()
     np.testing.assert_array_equal(model(x), model(x[..., None]))
-    np.testing.assert_array_equal(model(x, key=key), model(x))  # no dropout by default
+    model.train()
+    np.testing.assert_array_equal(model(x, key=key), model(x, deterministic=True))  # rates 0
     wide = MNIST1DCNN(channels=(32, 64, 64), kernel_sizes=(5, 3, 3), rngs=nnx.Rngs(0))
     assert wide.head.in_features == 5 * 64
-    assert wide(x).shape == (3, 10)
+    assert wide(x, deterministic=True).shape == (3, 10)
 
 
 def test_mnist1d_cnn_spatial_drops_whole_channels(key):

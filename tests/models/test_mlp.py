@@ -25,10 +25,12 @@ def test_mnist1d_mlp_size_and_inputs(key):
     model = mnist1d_mlp(hidden_rate=0.3, rngs=nnx.Rngs(0))
     assert _count(model) == 15210
     x = jax.random.normal(key, (6, 40))
-    y = model(x)
+    y = model(x, deterministic=True)
     assert y.shape == (6, 10) and y.dtype == jnp.float32
+    model.eval()
     np.testing.assert_array_equal(model(x[..., None]), y)  # (N, 40, 1) is the same signal
-    np.testing.assert_array_equal(model(x), y)  # key=None: deterministic
+    np.testing.assert_array_equal(model(x), y)  # eval(): deterministic
+    model.train()
     k1, k2 = jax.random.split(key)
     assert not np.allclose(model(x, key=k1), model(x, key=k2))
     np.testing.assert_array_equal(model(x, key=k1), model(x, key=k1))
@@ -40,7 +42,7 @@ def test_rates_per_layer_and_zero_rates(key):
     assert model.dropouts[1].rate == 0.5
     no_dropout = MLP(8, (16,), 3, input_rate=0.0, hidden_rate=0.0, rngs=nnx.Rngs(0))
     x = jnp.ones((2, 8))
-    np.testing.assert_array_equal(no_dropout(x, key=key), no_dropout(x))
+    np.testing.assert_array_equal(no_dropout(x, key=key), no_dropout(x, deterministic=True))
 
 
 def test_bad_rates():

@@ -17,7 +17,7 @@ from jdrop.models._resnet import (
     resnet50,
     resnet56,
 )
-from jdrop.nn._apply import pure_apply
+from jdrop.nn import pure_apply
 
 
 def _count(model):
@@ -65,11 +65,11 @@ OPTIONS = {
 def test_dropout_options(name, key):
     model = ResNet((1, 1), widths=(4, 8), **OPTIONS[name], rngs=nnx.Rngs(0))
     apply_fn, state = pure_apply(model)
-    apply_fn = jax.jit(apply_fn)
+    apply_fn = jax.jit(apply_fn, static_argnames="deterministic")
     x = jax.random.normal(key, (4, 8, 8, 3))
-    y = apply_fn(state, None, x)
+    y = apply_fn(state, None, x, deterministic=True)
     assert y.shape == (4, 10) and y.dtype == jnp.float32
-    np.testing.assert_array_equal(apply_fn(state, None, x), y)
+    np.testing.assert_array_equal(apply_fn(state, None, x, deterministic=True), y)
     k1, k2 = jax.random.split(key)
     y1 = apply_fn(state, k1, x)
     np.testing.assert_array_equal(apply_fn(state, k1, x), y1)
@@ -124,10 +124,10 @@ def test_batchnorm_train_and_inference(key):
 
     # inference: running averages, so each example's output ignores the rest of the batch,
     # dropout still stochastic with a key, and the statistics stay put
-    infer_fn = jax.jit(train_fn, static_argnames="train")
+    infer_fn = jax.jit(train_fn, static_argnames=("train", "deterministic"))
     state = (new_params, new_stats)
-    full, after = infer_fn(state, None, x, train=False)
-    single, _ = infer_fn(state, None, x[:1], train=False)
+    full, after = infer_fn(state, None, x, train=False, deterministic=True)
+    single, _ = infer_fn(state, None, x[:1], train=False, deterministic=True)
     np.testing.assert_allclose(single, full[:1], rtol=1e-5, atol=1e-5)
     for a, b in zip(jax.tree.leaves(new_stats), jax.tree.leaves(after[1]), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -135,7 +135,7 @@ def test_batchnorm_train_and_inference(key):
     y2, _ = infer_fn(state, jax.random.key(2), x, train=False)
     assert not np.allclose(y1, y2) and not np.allclose(y1, full)
     # train=True normalises with batch statistics: the same example gives another output
-    batch_out, _ = infer_fn(state, None, x, train=True)
+    batch_out, _ = infer_fn(state, None, x, train=True, deterministic=True)
     assert not np.allclose(batch_out, full, atol=1e-3)
 
 

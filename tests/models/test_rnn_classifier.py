@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from jdrop.models import param_count
 from jdrop.models._rnn_classifier import GRUClassifier
-from jdrop.models._rnn_lm import count_params
 
 
 def test_shapes_for_both_input_layouts():
     x = jax.random.normal(jax.random.key(0), (5, 40))
-    apply = nnx.jit(lambda m, x: m(x))
+    apply = nnx.jit(lambda m, x: m(x, deterministic=True))
     model = GRUClassifier(rngs=nnx.Rngs(0))
     flat, channel = apply(model, x), apply(model, x[..., None])
     assert flat.shape == (5, 10) and flat.dtype == jnp.float32
@@ -26,13 +26,13 @@ def test_default_matches_the_mnist1d_gru_baseline_size():
     gru = 2 * (3 * hidden * (1 + hidden) + 2 * 3 * hidden)
     readout = 2 * hidden * steps * 10 + 10
     model = nnx.eval_shape(lambda: GRUClassifier(rngs=nnx.Rngs(0)))
-    assert count_params(model) == gru + readout
+    assert param_count(model) == gru + readout
 
 
-def test_key_none_is_deterministic_and_keys_draw_dropout():
+def test_inference_is_deterministic_and_keys_draw_dropout():
     model = GRUClassifier(rngs=nnx.Rngs(0), recurrent_dropout=0.3, dropout=0.3)
     x = jax.random.normal(jax.random.key(0), (4, 40))
-    apply = nnx.jit(lambda m, x, key: m(x, key=key))
+    apply = nnx.jit(lambda m, x, key: m(x, key=key, deterministic=key is None))
     np.testing.assert_array_equal(apply(model, x, None), apply(model, x, None))
     a, b = apply(model, x, jax.random.key(1)), apply(model, x, jax.random.key(1))
     np.testing.assert_array_equal(a, b)
@@ -50,7 +50,7 @@ def test_backward_direction_reads_the_reversed_signal():
     kernel = model.kernel[...]
     model.kernel[...] = jnp.concatenate([kernel[:4], kernel[:4]], axis=0)
     x = jax.random.normal(jax.random.key(0), (3, 40))
-    apply = nnx.jit(lambda m, x: m(x))
+    apply = nnx.jit(lambda m, x: m(x, deterministic=True))
     np.testing.assert_allclose(apply(model, x), apply(model, x[:, ::-1]), rtol=1e-5, atol=1e-6)
     one_way = GRUClassifier(rngs=nnx.Rngs(0), readout="last", hidden_size=4, bidirectional=False)
     assert not np.allclose(apply(one_way, x), apply(one_way, x[:, ::-1]))
@@ -65,7 +65,7 @@ def test_learns_a_toy_task():
     model = GRUClassifier(rngs=nnx.Rngs(0), num_classes=2, hidden_size=8, readout="last")
 
     def loss_fn(m):
-        logits = m(x)
+        logits = m(x, deterministic=True)  # no dropout in this model
         return -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], 1).mean()
 
     @nnx.jit

@@ -1,4 +1,4 @@
-"""Recurrent stacks and language models: shapes, determinism, dropout masks, state, configs."""
+"""Recurrent language models: shapes, determinism, dropout masks, state, configs."""
 
 import dataclasses
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jdrop.models._lm_configs import LM_CONFIGS, get_lm_config, make_language_model, param_count
-from jdrop.models._rnn_lm import LMConfig, RNNLanguageModel, RNNStack, count_params
+from jdrop.models import LMConfig, RNNLanguageModel, param_count
+from jdrop.models._lm_configs import LM_CONFIGS, get_lm_config, make_language_model
 
 SMALL = dict(vocab_size=13, embed_size=6, hidden_sizes=(8, 6))
 ALL_DROPOUT = dict(
@@ -34,12 +34,12 @@ def _ids(batch=3, steps=5, vocab=13, seed=0):
 def test_language_model_shapes_dtypes_and_determinism(name):
     model = RNNLanguageModel(LMConfig(**SMALL, **VARIANTS[name]), rngs=nnx.Rngs(0))
     ids = _ids()
-    apply = nnx.jit(lambda m, ids, key: m(ids, key=key))
+    apply = nnx.jit(lambda m, ids, key: m(ids, key=key, deterministic=key is None))
     logits, state = apply(model, ids, None)
     assert logits.shape == (3, 5, 13) and logits.dtype == jnp.float32
     assert len(state) == 2 and state[0][0].shape == (3, 8) and state[1][0].shape == (3, 6)
     again, _ = apply(model, ids, None)
-    np.testing.assert_array_equal(logits, again)  # key=None: deterministic
+    np.testing.assert_array_equal(logits, again)  # inference: deterministic
     train1, _ = apply(model, ids, jax.random.key(1))
     train2, _ = apply(model, ids, jax.random.key(1))
     train3, _ = apply(model, ids, jax.random.key(2))
@@ -49,7 +49,7 @@ def test_language_model_shapes_dtypes_and_determinism(name):
 
 def test_legacy_uint32_keys_give_the_typed_keys_masks():
     model = RNNLanguageModel(LMConfig(**SMALL, recurrent_dropout=0.3), rngs=nnx.Rngs(0))
-    apply = nnx.jit(lambda m, ids, key: m(ids, key=key)[0])
+    apply = nnx.jit(lambda m, ids, key: m(ids, key=key, deterministic=key is None)[0])
     legacy = jax.random.PRNGKey(4)
     typed = jax.random.wrap_key_data(legacy)
     np.testing.assert_array_equal(apply(model, _ids(), legacy), apply(model, _ids(), typed))
@@ -83,89 +83,18 @@ def test_state_carried_across_two_halves_equals_one_run(name):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def _input_gradient(stack, key):
-    """d(sum of outputs)/dx: zero exactly where the input mask dropped a unit."""
-    x = jax.random.normal(jax.random.key(9), (4, 6, 32))
-    return nnx.jit(nnx.grad(lambda x, m: m(x, key=key)[0].sum()))(x, stack)
-
-
-def test_variational_input_mask_is_the_same_at_every_step():
-    stack = RNNStack(32, (8,), rngs=nnx.Rngs(0), input_dropout=0.5)
-    dropped = np.asarray(_input_gradient(stack, jax.random.key(1)) == 0)
-    assert 0.35 < dropped.mean() < 0.65
-    for t in range(1, 6):
-        np.testing.assert_array_equal(dropped[:, t], dropped[:, 0])
-
-
-def test_zaremba_input_masks_are_fresh_at_every_step():
-    stack = RNNStack(32, (8,), rngs=nnx.Rngs(0), dropout_mode="zaremba", input_dropout=0.5)
-    dropped = np.asarray(_input_gradient(stack, jax.random.key(1)) == 0)
-    assert 0.35 < dropped.mean() < 0.65
-    for t in range(1, 6):
-        assert (dropped[:, t] != dropped[:, 0]).mean() > 0.3  # about half differ
-
-
-@pytest.mark.parametrize("mode", ["variational", "zaremba"])
-def test_output_masks_per_sequence_or_per_step(mode):
-    stack = RNNStack(4, (64,), rngs=nnx.Rngs(0), dropout_mode=mode, output_dropout=0.5)
-    y, _ = stack(jnp.ones((3, 5, 4)), key=jax.random.key(2))
-    zeros = np.asarray(y == 0)
-    assert 0.35 < zeros.mean() < 0.65
-    same = [(zeros[:, t] == zeros[:, 0]).all() for t in range(1, 5)]
-    assert all(same) if mode == "variational" else not any(same)
-
-
-@pytest.mark.parametrize("lstm_vjp", [True, False])
-def test_recurrent_mask_drops_units_of_the_carried_state(lstm_vjp):
-    # An LSTM's h_0 reaches the outputs only through the recurrent matmul, after the mask:
-    # d(outputs)/d(h_0) is exactly zero at the dropped units (same units at every step).
-    stack = RNNStack(3, (64,), rngs=nnx.Rngs(0), recurrent_dropout=0.5)
-    stack.lstm_vjp = lstm_vjp  # the custom-VJP scan and the autodiff scan alike
-    x = jax.random.normal(jax.random.key(3), (4, 5, 3))
-    c0 = jnp.zeros((4, 64))
-    h0 = jnp.full((4, 64), 0.5, jnp.float32)
-
-    def grad_h0(key):
-        loss = lambda h, m: m(x, key=key, state=((h, c0),))[0].sum()
-        return nnx.jit(nnx.grad(loss))(h0, stack)
-
-    grad = grad_h0(jax.random.key(5))
-    assert 0.35 < (np.asarray(grad) == 0).mean() < 0.65
-    if lstm_vjp:  # without a key nothing is dropped
-        assert (np.asarray(grad_h0(None)) != 0).all()
-
-
-def test_weight_drop_uses_one_mask_for_the_whole_sequence():
-    # W_hh' = where(m, W_hh / (1 - p), 0) once per forward pass: the gradient is exactly zero
-    # at dropped weights, about half of them (a mask per step would leave none at zero).
-    stack = RNNStack(3, (16,), rngs=nnx.Rngs(0), weight_drop=0.5)
-    x = jax.random.normal(jax.random.key(3), (4, 12, 3))
-    grad_fn = nnx.jit(nnx.grad(lambda m, key: m(x, key=key)[0].sum()))
-    grads = grad_fn(stack, jax.random.key(1))
-    zero = np.asarray(grads.cells[0].w_hh[...] == 0)
-    assert 0.35 < zero.mean() < 0.65
-    dense = grad_fn(stack, None)
-    assert (np.asarray(dense.cells[0].w_hh[...]) != 0).all()
-
-
 def test_tied_weights_share_the_embedding():
     model = RNNLanguageModel(LMConfig(**SMALL, tie_weights=True), rngs=nnx.Rngs(0))
     assert model.decoder_kernel is None
     h = jnp.ones((2, 6))
     np.testing.assert_allclose(model.decode(h), h @ model.embedding[...].T, rtol=1e-6)
     untied = RNNLanguageModel(LMConfig(**SMALL), rngs=nnx.Rngs(0))
-    assert count_params(untied) - count_params(model) == 6 * 13
+    assert param_count(untied) - param_count(model) == 6 * 13
 
 
 def test_bad_configurations_raise():
     with pytest.raises(ValueError, match="tie_weights"):
         LMConfig(vocab_size=5, embed_size=4, hidden_sizes=(8,), tie_weights=True)
-    with pytest.raises(ValueError, match="zaremba"):
-        RNNStack(2, (3,), rngs=nnx.Rngs(0), dropout_mode="zaremba", recurrent_dropout=0.2)
-    with pytest.raises(ValueError, match="dropout_mode"):
-        RNNStack(2, (3,), rngs=nnx.Rngs(0), dropout_mode="gal")
-    with pytest.raises(ValueError, match="input_dropout"):
-        RNNStack(2, (3,), rngs=nnx.Rngs(0), input_dropout=1.0)
     with pytest.raises(ValueError, match="vocab_size"):
         LMConfig(vocab_size=0, embed_size=4, hidden_sizes=(4,))
     with pytest.raises(ValueError, match="name"):
@@ -221,7 +150,7 @@ def test_small_char_config_builds_and_trains_one_step():
     ids = _ids(batch=2, steps=9, vocab=65)
 
     def loss_fn(m, key):
-        logits, _ = m(ids[:, :-1], key=key)
+        logits, _ = m(ids[:, :-1], key=key, deterministic=key is None)
         labels = jax.nn.one_hot(ids[:, 1:], 65)
         return -(jax.nn.log_softmax(logits) * labels).sum(-1).mean()
 

@@ -1,4 +1,4 @@
-"""Tests for the Flax NNX dropout layers (jdrop.nn.layers) and split_key."""
+"""Tests for the Flax NNX dropout layers (jdrop.nn._layers), their modes, and split_key."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 import jdrop
-from jdrop.nn._apply import split_key
+from jdrop._keys import split_key
 from jdrop.nn._layers import (
     AlphaDropout,
     ConcreteDropout,
@@ -33,11 +33,68 @@ LAYERS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(LAYERS))
-def test_key_none_is_identity(name):
-    layer = LAYERS[name]()
-    np.testing.assert_array_equal(layer(X), X)
-    np.testing.assert_array_equal(layer(X, key=None), layer(X))
+ALL_LAYERS = {**LAYERS, "dropconnect_dense": lambda: DropConnectDense(6, 6, 0.3, rngs=nnx.Rngs(0))}
+
+
+def _inference(layer):
+    """What the layer computes in inference: X itself, or X @ W + b for DropConnectDense."""
+    if isinstance(layer, DropConnectDense):
+        return X @ layer.kernel[...] + layer.bias[...]
+    return X
+
+
+@pytest.mark.parametrize("name", sorted(ALL_LAYERS))
+def test_training_without_a_key_raises(name):
+    layer = ALL_LAYERS[name]()
+    assert layer.deterministic is False  # training is the default
+    for call in (lambda: layer(X), lambda: layer(X, key=None, deterministic=False)):
+        with pytest.raises(ValueError, match=r"no PRNG key.*deterministic=True.*model\.eval\(\)"):
+            call()
+
+
+@pytest.mark.parametrize("name", sorted(ALL_LAYERS))
+def test_inference_is_explicit(name, key):
+    layer = ALL_LAYERS[name]()
+    expected = _inference(layer)
+    np.testing.assert_allclose(layer(X, deterministic=True), expected, rtol=1e-6)
+    np.testing.assert_allclose(layer(X, key=key, deterministic=True), expected, rtol=1e-6)
+    layer.eval()
+    assert layer.deterministic is True
+    np.testing.assert_allclose(layer(X), expected, rtol=1e-6)
+    np.testing.assert_allclose(layer(X, key=key), expected, rtol=1e-6)
+    assert not np.allclose(layer(X, key=key, deterministic=False), expected)  # the call wins
+    layer.train()
+    with pytest.raises(ValueError, match="no PRNG key"):
+        layer(X)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_LAYERS))
+def test_deterministic_at_construction(name):
+    build = {
+        "dropconnect_dense": lambda: DropConnectDense(6, 6, 0.3, deterministic=True,
+                                                      rngs=nnx.Rngs(0)),
+    }.get(name)
+    layer = build() if build else type(ALL_LAYERS[name]())(0.3, deterministic=True)
+    np.testing.assert_allclose(layer(X), _inference(layer), rtol=1e-6)
+
+
+def test_eval_and_train_reach_nested_layers(key):
+    class Block(nnx.Module):
+        def __init__(self):
+            self.drop = Dropout(0.5)
+            self.path = DropPath(0.5)
+
+        def __call__(self, x, *, key=None):
+            k1, k2 = split_key(key, 2)
+            return self.path(self.drop(x, key=k1), key=k2)
+
+    block = Block()
+    with pytest.raises(ValueError, match="Dropout is in training mode"):
+        block(X)
+    block.eval()
+    np.testing.assert_array_equal(block(X), X)
+    block.train()
+    assert not np.array_equal(block(X, key=key), X)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
@@ -81,7 +138,7 @@ def test_layers_hold_no_rng_state():
 
 def test_dropout_not_inverted_scales_at_inference(key):
     layer = Dropout(0.25, inverted=False)
-    np.testing.assert_allclose(layer(X), 0.75 * X, rtol=1e-6)
+    np.testing.assert_allclose(layer(X, deterministic=True), 0.75 * X, rtol=1e-6)
     y = layer(X, key=key)
     kept = y != 0
     np.testing.assert_array_equal(y[kept], X[kept])
@@ -144,7 +201,7 @@ def test_dropconnect_dense(key):
     layer = DropConnectDense(5, 3, 0.5, rngs=nnx.Rngs(0))
     x = jax.random.normal(key, (4, 5))
     w, b = layer.kernel[...], layer.bias[...]
-    np.testing.assert_allclose(layer(x), x @ w + b, rtol=1e-6)
+    np.testing.assert_allclose(layer(x, deterministic=True), x @ w + b, rtol=1e-6)
     k = jax.random.key(7)
     np.testing.assert_allclose(layer(x, key=k), x @ jdrop.dropconnect(k, w, 0.5) + b, rtol=1e-6)
     same_rows = layer(jnp.ones((2, 5)), key=k)  # one mask per call: shared by the batch
@@ -152,7 +209,7 @@ def test_dropconnect_dense(key):
     assert not np.array_equal(layer(x, key=k), layer(x, key=jax.random.key(8)))
     no_bias = DropConnectDense(5, 3, 0.5, use_bias=False, rngs=nnx.Rngs(0))
     assert no_bias.bias is None
-    assert no_bias(x).shape == (4, 3)
+    assert no_bias(x, deterministic=True).shape == (4, 3)
 
 
 def test_dropconnect_dense_bfloat16_input(key):

@@ -1,4 +1,4 @@
-"""Tests for jdrop.nn.apply: pure apply over keys, independent per-layer keys, vmap trunk."""
+"""Tests for jdrop.nn.pure_apply: pure apply over keys, independent per-layer keys, vmap trunk."""
 
 import functools
 
@@ -11,7 +11,7 @@ from flax import nnx
 from jdrop.models._cnn import MNIST1DCNN, AlexNet
 from jdrop.models._mlp import MLP
 from jdrop.models._resnet import ResNet
-from jdrop.nn._apply import pure_apply
+from jdrop.nn import pure_apply
 from jdrop.nn._layers import Dropout, SpatialDropout
 
 
@@ -24,7 +24,8 @@ def test_apply_matches_model(key):
     apply_fn, state = pure_apply(model)
     x = jax.random.normal(key, (8, 16))
     k = jax.random.key(3)
-    np.testing.assert_array_equal(apply_fn(state, None, x), model(x))
+    np.testing.assert_array_equal(apply_fn(state, None, x, deterministic=True),
+                                  model(x, deterministic=True))
     np.testing.assert_array_equal(apply_fn(state, k, x), model(x, key=k))
     np.testing.assert_allclose(jax.jit(apply_fn)(state, k, x), model(x, key=k), rtol=1e-5,
                                atol=1e-6)
@@ -64,15 +65,17 @@ _MASKS = []
 class _Recording(Dropout):
     """Records each call's keep pattern (a traced value, returned by the test's jit)."""
 
-    def __call__(self, x, *, key=None):
-        _MASKS.append((super().__call__(jnp.ones_like(x), key=key) != 0).ravel())
-        return super().__call__(x, key=key)
+    def __call__(self, x, *, key=None, deterministic=None):
+        mask = super().__call__(jnp.ones_like(x), key=key, deterministic=deterministic) != 0
+        _MASKS.append(mask.ravel())
+        return super().__call__(x, key=key, deterministic=deterministic)
 
 
 class _RecordingSpatial(SpatialDropout):
-    def __call__(self, x, *, key=None):
-        _MASKS.append((super().__call__(jnp.ones_like(x), key=key) != 0).ravel())
-        return super().__call__(x, key=key)
+    def __call__(self, x, *, key=None, deterministic=None):
+        mask = super().__call__(jnp.ones_like(x), key=key, deterministic=deterministic) != 0
+        _MASKS.append(mask.ravel())
+        return super().__call__(x, key=key, deterministic=deterministic)
 
 
 MODELS = {
