@@ -9,7 +9,7 @@ most 5% to a training step (ratio <= 1.05).
 
 Configurations (all ``jdrop.models._resnet.resnet20``):
 
-* ``none``: no dropout, ``key=None``;
+* ``none``: no dropout, ``deterministic=True`` (no key);
 * ``dropout``: dropout 0.1 between the two convolutions of every block (wide-ResNet style)
   and 0.5 before the classifier;
 * ``spatial``: the same with spatial (channel) dropout between the convolutions;
@@ -36,7 +36,7 @@ import optax
 from flax import nnx
 
 from jdrop.models._resnet import resnet20
-from jdrop.nn._apply import pure_apply
+from jdrop.nn import pure_apply
 
 CONFIGS = {
     "none": {},
@@ -58,7 +58,8 @@ def make_step(kwargs: dict, use_key: bool):
         key = jax.random.fold_in(base_key, index) if use_key else None
 
         def loss_fn(p):
-            logits, (_, new_rest) = apply_fn((p, rest), key, x, train=True)
+            logits, (_, new_rest) = apply_fn((p, rest), key, x, train=True,
+                                             deterministic=not use_key)
             loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
             return loss, new_rest
 
