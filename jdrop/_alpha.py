@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrop._dropout import _compute_dtype, _mask_shape, spatial_axes
-from jdrop._masks import keep_mask
-from jdrop._validation import check_float_array, concrete_rate, normalize_axes, require_key
+from jdrop._dropout import spatial_axes
+from jdrop._masks import compute_dtype, keep_mask, mask_shape, maskless_output
+from jdrop._validation import check_float_array, concrete_rate, normalize_axes
 
 __all__ = ["SELU_ALPHA", "SELU_SCALE", "alpha_dropout", "feature_alpha_dropout"]
 
@@ -85,15 +85,12 @@ def alpha_dropout(
     x = check_float_array(x)
     rate_value = concrete_rate(rate)
     dims = normalize_axes(broadcast_dims, x.ndim, "broadcast_dims")
-    if deterministic:
-        return x
-    require_key(key, deterministic, "alpha_dropout")
-    if rate_value == 0.0:
-        return x
-    if rate_value == 1.0:
-        return jnp.zeros_like(x)
-    dtype = _compute_dtype(x.dtype)
-    keep = keep_mask(key, _mask_shape(x.shape, dims), rate, impl=impl)
+    out = maskless_output(key, x, rate_value, deterministic=deterministic,
+                          function="alpha_dropout")
+    if out is not None:
+        return out
+    dtype = compute_dtype(x.dtype)
+    keep = keep_mask(key, mask_shape(x.shape, dims), rate, impl=impl)
     a, b = _affine(rate, dtype)
     dropped = jnp.where(keep, x.astype(dtype), np.asarray(_ALPHA_PRIME, dtype))
     return (a * dropped + b).astype(x.dtype)

@@ -25,8 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrop._dropout import _compute_dtype
-from jdrop._masks import uniform
+from jdrop._masks import compute_dtype, uniform
 from jdrop._validation import check_float_array, concrete_rate, require_key
 
 __all__ = ["concrete_dropout", "concrete_dropout_regularizer"]
@@ -74,7 +73,7 @@ def concrete_dropout(
     if deterministic:
         return x
     require_key(key, deterministic, "concrete_dropout")
-    dtype = _compute_dtype(x.dtype)
+    dtype = compute_dtype(x.dtype)
     p = jnp.asarray(rate).astype(dtype)
     u = uniform(key, x.shape, dtype)
     e = np.asarray(eps, dtype)

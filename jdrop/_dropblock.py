@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrop._dropout import _compute_dtype, spatial_axes
-from jdrop._masks import keep_mask
-from jdrop._validation import check_float_array, concrete_rate, require_key
+from jdrop._dropout import spatial_axes
+from jdrop._masks import compute_dtype, keep_mask, maskless_output
+from jdrop._validation import check_float_array, concrete_rate
 
 __all__ = ["dropblock", "dropblock_seed_rate"]
 
@@ -92,13 +92,9 @@ def dropblock(
         raise ValueError(
             f"block_size={block_size} exceeds the spatial shape {spatial_shape} of x"
         )
-    if deterministic:
-        return x
-    require_key(key, deterministic, "dropblock")
-    if rate_value == 0.0:
-        return x
-    if rate_value == 1.0:
-        return jnp.zeros_like(x)
+    out = maskless_output(key, x, rate_value, deterministic=deterministic, function="dropblock")
+    if out is not None:
+        return out
     if rate_value is not None:
         gamma = min(dropblock_seed_rate(rate_value, spatial_shape, block_size), 1.0)
     else:
@@ -114,7 +110,7 @@ def dropblock(
                                     padding)
     keep = ~blocked
     reduce_axes = tuple(a for a in range(x.ndim) if a != batch_axis % x.ndim)
-    dtype = _compute_dtype(x.dtype)
+    dtype = compute_dtype(x.dtype)
     kept = jnp.sum(keep, axis=reduce_axes, keepdims=True, dtype=jnp.float32).astype(dtype)
     total = np.asarray(math.prod(x.shape[a] for a in reduce_axes), dtype)
     scale = total / jnp.maximum(kept, np.asarray(1, dtype))

@@ -26,15 +26,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrop._keys import key_words
-from jdrop._masks import drop_threshold, keep_from_words, keep_mask
-from jdrop._validation import (
-    check_float_array,
-    concrete_rate,
-    normalize_axes,
-    normalize_axis,
-    require_key,
+from jdrop._masks import (
+    MaskPlan,
+    compute_dtype,
+    keep_from_plan,
+    keep_mask,
+    keep_scale,
+    mask_plan,
+    mask_shape,
+    maskless_output,
 )
+from jdrop._validation import check_float_array, concrete_rate, normalize_axes, normalize_axis
 
 __all__ = [
     "apply_mask",
@@ -47,34 +49,18 @@ __all__ = [
 ]
 
 
-def _compute_dtype(dtype) -> jnp.dtype:
-    """float32 for half precisions (scale once, round once), the dtype itself otherwise."""
-    dtype = jnp.dtype(dtype)
-    return jnp.dtype(jnp.float32) if dtype.itemsize < 4 else dtype
-
-
-def _keep_scale(rate, dtype) -> jax.Array:
-    """``1 / (1 - rate)`` in float32 arithmetic, 0 where ``rate == 1`` (never ``inf``)."""
-    if concrete_rate(rate) is not None:
-        keep = np.float32(1) - np.float32(rate)
-        return np.asarray(np.float32(1) / keep if keep > 0 else np.float32(0), dtype)
-    keep = np.float32(1) - jax.lax.stop_gradient(jnp.asarray(rate)).astype(jnp.float32)
-    safe = jnp.where(keep > 0, keep, np.float32(1))
-    return jnp.where(keep > 0, np.float32(1) / safe, np.float32(0)).astype(dtype)
-
-
 def _scale(x: jax.Array, factor) -> jax.Array:
     """``x * factor`` computed in at least float32 and cast back to ``x.dtype``."""
-    dtype = _compute_dtype(x.dtype)
+    dtype = compute_dtype(x.dtype)
     return (x.astype(dtype) * factor).astype(x.dtype)
 
 
 def weight_scale(x: jax.Array, rate) -> jax.Array:
     """The weight-scaling rule at test time: ``(1 - rate) * x`` (Srivastava et al. 2014)."""
     if concrete_rate(rate) is not None:
-        keep = np.asarray(np.float32(1) - np.float32(rate), _compute_dtype(x.dtype))
+        keep = np.asarray(np.float32(1) - np.float32(rate), compute_dtype(x.dtype))
     else:
-        keep = 1 - jax.lax.stop_gradient(jnp.asarray(rate)).astype(_compute_dtype(x.dtype))
+        keep = 1 - jax.lax.stop_gradient(jnp.asarray(rate)).astype(compute_dtype(x.dtype))
     return _scale(x, keep)
 
 
@@ -99,30 +85,24 @@ def apply_mask(x, keep, rate, *, inverted: bool = True) -> jax.Array:
       Array([2., 0.], dtype=float32)
     """
     x = check_float_array(x)
-    kept = _scale(x, _keep_scale(rate, _compute_dtype(x.dtype))) if inverted else x
+    kept = _scale(x, keep_scale(rate, compute_dtype(x.dtype))) if inverted else x
     return jnp.where(keep, kept, jnp.zeros((), x.dtype))
 
 
-def _mask_shape(shape: Sequence[int], broadcast_dims: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(1 if axis in broadcast_dims else size for axis, size in enumerate(shape))
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _regenerating_dropout(mask_shape, words, threshold, live, scale, x):
-    """Inverted dropout whose VJP recomputes the mask from ``words`` (nothing stored)."""
-    keep = keep_from_words(words, mask_shape, threshold, live)
-    return jnp.where(keep, _scale(x, scale), jnp.zeros((), x.dtype))
+def _regenerating_dropout(shape, plan: MaskPlan, scale, x):
+    """Inverted dropout whose VJP recomputes the mask from ``plan`` (nothing stored)."""
+    return jnp.where(keep_from_plan(plan, shape), _scale(x, scale), jnp.zeros((), x.dtype))
 
 
-def _regenerating_fwd(mask_shape, words, threshold, live, scale, x):
-    y = _regenerating_dropout(mask_shape, words, threshold, live, scale, x)
-    return y, (words, threshold, live, scale)
+def _regenerating_fwd(shape, plan, scale, x):
+    return _regenerating_dropout(shape, plan, scale, x), (plan, scale)
 
 
-def _regenerating_bwd(mask_shape, residuals, g):
-    words, threshold, live, scale = residuals
-    keep = keep_from_words(words, mask_shape, threshold, live)
-    return None, None, None, None, jnp.where(keep, _scale(g, scale), jnp.zeros((), g.dtype))
+def _regenerating_bwd(shape, residuals, g):
+    plan, scale = residuals
+    grad = jnp.where(keep_from_plan(plan, shape), _scale(g, scale), jnp.zeros((), g.dtype))
+    return None, None, grad
 
 
 _regenerating_dropout.defvjp(_regenerating_fwd, _regenerating_bwd)
@@ -185,20 +165,14 @@ def dropout(
     x = check_float_array(x)
     rate_value = concrete_rate(rate)
     dims = normalize_axes(broadcast_dims, x.ndim, "broadcast_dims")
-    if deterministic:
-        return x if inverted else weight_scale(x, rate)
-    require_key(key, deterministic, "dropout")
-    if rate_value == 0.0:
-        return x
-    if rate_value == 1.0:
-        return jnp.zeros_like(x)
-    mask_shape = _mask_shape(x.shape, dims)
+    out = maskless_output(key, x, rate_value, deterministic=deterministic, function="dropout")
+    if out is not None:
+        return weight_scale(x, rate) if deterministic and not inverted else out
+    shape = mask_shape(x.shape, dims)
     if regenerate_mask and impl == "counter" and inverted:
-        threshold, live = drop_threshold(rate)
-        scale = _keep_scale(rate, _compute_dtype(x.dtype))
-        threshold, live = jnp.asarray(threshold), jnp.asarray(live)
-        return _regenerating_dropout(mask_shape, key_words(key), threshold, live, scale, x)
-    keep = keep_mask(key, mask_shape, rate, impl=impl)
+        plan = jax.tree.map(jnp.asarray, mask_plan(key, rate))
+        return _regenerating_dropout(shape, plan, keep_scale(rate, compute_dtype(x.dtype)), x)
+    keep = keep_mask(key, shape, rate, impl=impl)
     return apply_mask(x, keep, rate, inverted=inverted)
 
 

@@ -16,9 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrop._dropout import _compute_dtype
-from jdrop._masks import normal
-from jdrop._validation import check_float_array, concrete_rate, require_key
+from jdrop._masks import compute_dtype, maskless_output, normal
+from jdrop._validation import check_float_array, concrete_rate
 
 __all__ = ["gaussian_dropout"]
 
@@ -51,12 +50,11 @@ def gaussian_dropout(key, x, rate, *, deterministic: bool = False) -> jax.Array:
     """
     x = check_float_array(x)
     rate_value = concrete_rate(rate, allow_one=False)
-    if deterministic:
-        return x
-    require_key(key, deterministic, "gaussian_dropout")
-    if rate_value == 0.0:
-        return x
-    dtype = _compute_dtype(x.dtype)
+    out = maskless_output(key, x, rate_value, deterministic=deterministic,
+                          function="gaussian_dropout")
+    if out is not None:
+        return out
+    dtype = compute_dtype(x.dtype)
     rate = jax.lax.stop_gradient(jnp.asarray(rate)).astype(dtype)
     sigma = jnp.sqrt(rate / (1 - rate))
     noise = np.asarray(1, dtype) + sigma * normal(key, x.shape, dtype)

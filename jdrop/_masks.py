@@ -33,15 +33,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jdrop._keys import as_key, key_words
-from jdrop._validation import concrete_rate
+from jdrop._validation import concrete_rate, require_key
 
-__all__ = ["as_key", "keep_mask", "normal", "random_bits", "uniform"]
+__all__ = [
+    "MaskPlan",
+    "compute_dtype",
+    "drop_threshold",
+    "keep_from_plan",
+    "keep_mask",
+    "keep_scale",
+    "mask_plan",
+    "mask_shape",
+    "maskless_output",
+    "normal",
+    "random_bits",
+    "uniform",
+]
 
 IMPLS = ("counter", "jax")
 _TWO_32 = 2**32
@@ -49,10 +63,6 @@ _M1 = np.uint32(0x7FEB352D)
 _M2 = np.uint32(0x846CA68B)
 _GOLDEN = np.uint32(0x9E3779B9)
 _LARGEST_F32_BELOW_2_32 = np.float32(4294967040.0)
-
-
-
-
 
 
 def _mix(x: jax.Array) -> jax.Array:
@@ -191,11 +201,6 @@ def _shape(shape: Sequence[int]) -> tuple[int, ...]:
     return out
 
 
-def keep_from_words(words, shape: tuple[int, ...], threshold, live) -> jax.Array:
-    """The keep-mask for key words, a threshold and a live flag (see :func:`drop_threshold`)."""
-    return (_bits_from_words(words, shape) >= threshold) & live
-
-
 def drop_threshold(rate) -> tuple[jax.Array, jax.Array]:
     """The uint32 threshold ``floor(fl32(rate) * 2**32)`` and a flag ``rate < 1``.
 
@@ -210,6 +215,81 @@ def drop_threshold(rate) -> tuple[jax.Array, jax.Array]:
     rate32 = jax.lax.stop_gradient(jnp.asarray(rate)).astype(jnp.float32)
     scaled = jnp.clip(rate32 * np.float32(_TWO_32), np.float32(0), _LARGEST_F32_BELOW_2_32)
     return scaled.astype(jnp.uint32), rate32 < np.float32(1)
+
+
+class MaskPlan(NamedTuple):
+    """Everything a counter-based mask is drawn from (a pytree of small arrays).
+
+    Attributes:
+      words: the two uint32 key words (:func:`jdrop._keys.key_words`).
+      threshold: uint32 ``floor(fl32(rate) * 2**32)``: bits below it drop the element.
+      live: ``rate < 1`` (``False`` drops everything).
+    """
+
+    words: jax.Array
+    threshold: jax.Array
+    live: jax.Array
+
+
+def mask_plan(key, rate) -> MaskPlan:
+    """The :class:`MaskPlan` of ``key`` and ``rate``: the one place it is derived."""
+    threshold, live = drop_threshold(rate)
+    return MaskPlan(key_words(key), threshold, live)
+
+
+def keep_from_plan(plan: MaskPlan, shape: tuple[int, ...]) -> jax.Array:
+    """The keep-mask of ``shape`` drawn from ``plan`` (``True`` where kept)."""
+    return (_bits_from_words(plan.words, shape) >= plan.threshold) & plan.live
+
+
+def compute_dtype(dtype) -> jnp.dtype:
+    """float32 for half precisions (scale once, round once), the dtype itself otherwise."""
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.float32) if dtype.itemsize < 4 else dtype
+
+
+def keep_scale(rate, dtype) -> jax.Array:
+    """``1 / (1 - rate)`` in float32 arithmetic, 0 where ``rate == 1`` (never ``inf``)."""
+    if concrete_rate(rate) is not None:
+        keep = np.float32(1) - np.float32(rate)
+        return np.asarray(np.float32(1) / keep if keep > 0 else np.float32(0), dtype)
+    keep = np.float32(1) - jax.lax.stop_gradient(jnp.asarray(rate)).astype(jnp.float32)
+    safe = jnp.where(keep > 0, keep, np.float32(1))
+    return jnp.where(keep > 0, np.float32(1) / safe, np.float32(0)).astype(dtype)
+
+
+def mask_shape(shape: Sequence[int], broadcast_dims: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` with size 1 on the ``broadcast_dims`` (axes sharing one mask value)."""
+    return tuple(1 if axis in broadcast_dims else size for axis, size in enumerate(shape))
+
+
+def maskless_output(key, x: jax.Array, rate_value: float | None, *, deterministic: bool,
+                    function: str) -> jax.Array | None:
+    """The output when no random mask is needed, else ``None``: the ops' shared guard.
+
+    Deterministic (inference) returns ``x``; training without a key raises the
+    ``ValueError`` of :func:`jdrop._validation.require_key`; a concrete ``rate == 0``
+    returns ``x`` and ``rate == 1`` zeros (never NaN), drawing no random bits.
+
+    Args:
+      key: the op's key (``None`` allowed when deterministic).
+      x: the op's checked input.
+      rate_value: the concrete rate (:func:`jdrop._validation.concrete_rate`), or ``None``
+        when traced.
+      deterministic: inference mode.
+      function: the op's name, for the error message.
+
+    Returns:
+      ``x``, zeros like ``x``, or ``None`` when the op must draw a mask.
+    """
+    if deterministic:
+        return x
+    require_key(key, deterministic, function)
+    if rate_value == 0.0:
+        return x
+    if rate_value == 1.0:
+        return jnp.zeros_like(x)
+    return None
 
 
 def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter") -> jax.Array:
@@ -248,5 +328,4 @@ def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter") -> jax.
     if impl == "jax":
         keep_prob = 1 - jax.lax.stop_gradient(jnp.asarray(rate, jnp.float32))
         return jax.random.bernoulli(as_key(key), keep_prob, shape)
-    threshold, live = drop_threshold(rate)
-    return keep_from_words(key_words(key), shape, threshold, live)
+    return keep_from_plan(mask_plan(key, rate), shape)

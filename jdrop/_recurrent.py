@@ -25,9 +25,9 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jdrop._dropout import _compute_dtype, apply_mask, dropconnect, dropout
+from jdrop._dropout import apply_mask, dropconnect, dropout
 from jdrop._keys import as_key
-from jdrop._masks import keep_mask
+from jdrop._masks import compute_dtype, keep_mask
 from jdrop._validation import check_float_array, concrete_rate, normalize_axis, require_key
 
 __all__ = ["embedding_dropout", "locked_dropout", "weight_drop", "zoneout"]
@@ -166,7 +166,7 @@ def zoneout(
         )
     concrete_rate(rate)
     if deterministic:
-        dtype = _compute_dtype(h_new.dtype)
+        dtype = compute_dtype(h_new.dtype)
         r = jax.lax.stop_gradient(jnp.asarray(rate)).astype(dtype)
         return (r * h_prev.astype(dtype) + (1 - r) * h_new.astype(dtype)).astype(h_new.dtype)
     require_key(key, deterministic, "zoneout")

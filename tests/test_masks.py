@@ -12,6 +12,7 @@ import pytest
 
 import jdrop
 from jdrop import _masks as masks
+from jdrop._keys import key_words
 
 N = 1 << 20  # elements per statistical test
 RATES = [0.0, 1e-4, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999, 1.0]
@@ -115,7 +116,7 @@ def test_more_than_2_32_elements_use_a_high_counter_word(key):
     shape = (4, 2**31)
     lo_hi = jax.eval_shape(lambda: masks._counters(shape))
     assert lo_hi[1] is not None  # a high word exists
-    words = masks._key_words(key)
+    words = key_words(key)
     lo = jnp.arange(4096, dtype=jnp.uint32)
     row0 = masks._hash(words, lo, jnp.zeros_like(lo))
     row2 = masks._hash(words, lo, jnp.full_like(lo, 2))  # 2**32 elements further on
