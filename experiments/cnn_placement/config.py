@@ -1,0 +1,61 @@
+"""Configuration of ``experiments.cnn_placement``.
+
+    python -m experiments.cnn_placement --workdir /tmp/cnn --smoke
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+ARMS = ("lenet_none", "lenet_fc", "lenet_conv", "lenet_spatial", "lenet_dropblock",
+        "resnet_none", "resnet_fc", "resnet_conv", "resnet_spatial", "resnet_dropblock",
+        "resnet_stochastic_depth")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str = "default"  # label written into the results
+    arms: tuple[str, ...] = ARMS  # <model>_<placement> (see ARMS)
+    lenet_channels: tuple[int, ...] = (32, 64)  # LeNet-style: channels of the 5x5 convolutions
+    lenet_hidden: int = 256  # LeNet-style: units of the dense hidden layer
+    resnet_blocks: int = 3  # residual blocks per stage (3: ResNet-20)
+    resnet_widths: tuple[int, ...] = (16, 32, 64)  # channels of the three stages
+    fc_rate: float = 0.5  # dropout on the dense / pooled features (every arm but *_none)
+    conv_rate: float = 0.1  # elementwise dropout after convolutions (*_conv)
+    spatial_rate: float = 0.1  # spatial dropout after convolutions (*_spatial)
+    block_rate: float = 0.1  # DropBlock (3x3 blocks) after convolutions (*_dropblock)
+    path_rate: float = 0.2  # stochastic depth: rate of the last residual branch
+    shift: int = 1  # random translations of up to this many pixels (every arm, <= 3)
+    num_train: int | None = None  # training examples (None: all 60,000)
+    num_epochs: int = 30  # passes over the training set
+    batch_size: int = 128  # examples per SGD step
+    learning_rate: float = 0.05  # SGD learning rate (constant)
+    momentum: float = 0.9  # SGD momentum
+    l2: float = 5e-5  # coefficient of sum(w**2) on every kernel
+    seeds: tuple[int, ...] = (0,)  # one model per seed per arm
+    eval_examples: int = 2_000  # train / test examples of the per-epoch curves
+    target_accuracy: float = 0.935  # the issue's goal for the best arm
+    data_dir: str | None = None  # folder with the Fashion-MNIST IDX files (None: searched)
+    progress: bool = True  # one line per epoch
+
+
+def default() -> Config:
+    """The issue's configuration: LeNet-style 32-64-256 and ResNet-20, 30 epochs of 60,000
+    images (needs an accelerator or many hours on 2 CPU cores)."""
+    return Config()
+
+
+def cpu() -> Config:
+    """What this session ran: LeNet-style 16-32-128 only, 20,000 images, 6 epochs."""
+    return dataclasses.replace(
+        Config(), name="cpu", arms=ARMS[:5], lenet_channels=(16, 32), lenet_hidden=128,
+        num_train=20_000, num_epochs=6)
+
+
+def smoke() -> Config:
+    """Seconds: tiny LeNet and a 1-block ResNet, 300 images, 1 epoch, three arms."""
+    return dataclasses.replace(
+        Config(), name="smoke", arms=("lenet_none", "lenet_dropblock",
+                                      "resnet_stochastic_depth"),
+        lenet_channels=(4, 4), lenet_hidden=16, resnet_blocks=1, resnet_widths=(4, 8),
+        num_train=300, num_epochs=1, eval_examples=200, progress=False)

@@ -1,0 +1,33 @@
+"""``python -m experiments.cnn_placement --smoke``: result fields, the goal, the arms."""
+
+import json
+
+import pytest
+
+from experiments.cnn_placement import __main__ as entry
+from experiments.cnn_placement import config, train
+from jdrop.data import load_fashion_mnist
+
+try:
+    load_fashion_mnist()
+except Exception:  # noqa: BLE001 - the IDX files are not everywhere
+    pytest.skip("Fashion-MNIST IDX files not found", allow_module_level=True)
+
+
+def test_smoke_writes_results(tmp_path):
+    entry.main(["--workdir", str(tmp_path), "--smoke"])
+    saved = json.loads((tmp_path / "cnn_placement.json").read_text())
+    assert set(saved["arms"]) == {"lenet_none", "lenet_dropblock", "resnet_stochastic_depth"}
+    for arm in saved["arms"].values():
+        for m in arm["models"]:
+            assert m["test_accuracy"] == pytest.approx(1 - m["test_error"])
+    assert saved["goal"]["target"] == 0.935 and saved["goal"]["met"] in (True, False)
+    assert (tmp_path / "cnn_placement.png").stat().st_size > 0
+
+
+def test_arm_hypers():
+    c = config.default()
+    assert "hid_rate" not in train.arm_hypers("lenet_none", c)
+    assert train.arm_hypers("lenet_spatial", c)["spatial_rate"] == c.spatial_rate
+    assert train.arm_hypers("resnet_stochastic_depth", c)["path_rate"] == c.path_rate
+    assert train.arm_hypers("resnet_fc", c)["hid_rate"] == c.fc_rate
