@@ -5,8 +5,9 @@ the UCI sets, a :class:`UCISplit`); :func:`batches` and :func:`lm_batches` turn 
 deterministic, resumable, per-process numpy batches. Missing data raises
 :class:`DataNotFoundError`, which lists every place searched and how to provide it.
 
-Only numpy and the standard library are imported here; ``tensorflow_datasets`` and
-``mnist1d`` are imported inside the functions that use them.
+Only numpy, the standard library and jdrop's validation module (which imports jax, as
+``import jdrop`` does anyway) are imported here; ``tensorflow_datasets`` and ``mnist1d``
+are imported inside the functions that use them.
 """
 
 from jdrop.data._audio import AudioClips as AudioClips

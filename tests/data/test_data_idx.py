@@ -6,7 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from jdrop.data import DataFormatError, DataNotFoundError, idx, load_fashion_mnist, read_idx
+from jdrop.data import DataFormatError, DataNotFoundError, load_fashion_mnist, read_idx
+from jdrop.data import _idx as idx
 
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D}
 

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from jdrop.data import DataNotFoundError, load_mnist1d, mnist_1d
+from jdrop.data import DataNotFoundError, load_mnist1d
+from jdrop.data import _mnist_1d as mnist_1d
 
 pytest.importorskip("mnist1d", reason="MNIST-1D tests need the mnist1d package")
 
