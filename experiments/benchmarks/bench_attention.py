@@ -52,7 +52,7 @@ def candidates_for(length: int, batch: int, heads: int, head_dim: int):
     dkey = keys[4]
 
     def grad_of(attention):
-        def loss(q, k, v, dkey):
+        def loss(q, k, v, dkey, g):
             return (attention(q, k, v, dkey) * g).sum()
 
         return jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
@@ -72,7 +72,7 @@ def candidates_for(length: int, batch: int, heads: int, head_dim: int):
         ),
         "jax.nn (no dropout, floor)": lambda q, k, v, r: jax.nn.dot_product_attention(q, k, v),
     }
-    args = (q, k, v, dkey)
+    args = (q, k, v, dkey, g)
     return {name: (grad_of(fn), args) for name, fn in fns.items()}, (q, k, v)
 
 
