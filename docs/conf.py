@@ -24,9 +24,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The kernels that execute the pages inherit this: they import jdrop from this checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(ROOT), str(DOCS / "_ext")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-)
+_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(DOCS / "_ext"), *_paths])
 
 project = "jdrop"
 author = "the jdrop authors"
@@ -42,7 +41,15 @@ extensions = [
     "jdrop_api",
 ]
 
-exclude_patterns = ["_build", "_inventories", "_ext", "_generated", "**.ipynb_checkpoints", "README.md"]
+exclude_patterns = [
+    "_build",
+    "_inventories",
+    "_ext",
+    "_generated",
+    "jupyter_execute",
+    "**.ipynb_checkpoints",
+    "README.md",
+]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 
 # API reference: Google-style docstrings, signatures as written.
@@ -125,7 +132,9 @@ def _readme_section(heading: str) -> str:
     match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     if match is None:
         return _FALLBACK[heading]
-    return re.sub(r"^(#+) ", r"\1## ", match.group(1), flags=re.M)
+    section = re.sub(r"^(#+) ", r"\1## ", match.group(1), flags=re.M)
+    # Links relative to the repository root mean nothing here: keep their text only.
+    return re.sub(r"\[([^\]]+)\]\((?!https?://)[^)]*\)", r"\1", section)
 
 
 def _write_generated() -> None:

@@ -51,11 +51,15 @@ _JAX_AUTO = [  # documented on one autosummary page each: _autosummary/<name>.ht
     ("jax.nn.dot_product_attention", "function"),
 ]
 _JAX_SHARDING = ["Mesh", "NamedSharding", "PartitionSpec", "Sharding"]
+_NNX = "api_reference/flax.nnx/"
+_LINEN = "api_reference/flax.linen/"
 
 PROJECTS = {
     "jax": {
         "project": "JAX",
-        "objects": [(name, "py:" + role, f"_autosummary/{name}.html#{name}") for name, role in _JAX_AUTO]
+        "objects": [
+            (name, "py:" + role, f"_autosummary/{name}.html#{name}") for name, role in _JAX_AUTO
+        ]
         + [
             (f"jax.sharding.{name}", "py:class", f"jax.sharding.html#jax.sharding.{name}")
             for name in _JAX_SHARDING
@@ -71,7 +75,7 @@ PROJECTS = {
     "flax": {
         "project": "Flax",
         "objects": [
-            (f"flax.nnx.{name}", "py:class", f"api_reference/flax.nnx/{page}.html#flax.nnx.{name}")
+            (f"flax.nnx.{name}", "py:class", _NNX + f"{page}.html#flax.nnx.{name}")
             for name, page in [
                 ("Module", "module"),
                 ("Rngs", "rnglib"),
@@ -87,22 +91,22 @@ PROJECTS = {
             ]
         ]
         + [
-            ("flax.nnx.module.Module", "py:class", "api_reference/flax.nnx/module.html#flax.nnx.Module"),
-            ("flax.nnx.rnglib.Rngs", "py:class", "api_reference/flax.nnx/rnglib.html#flax.nnx.Rngs"),
-            ("nnx.State", "py:class", "api_reference/flax.nnx/state.html#flax.nnx.State"),
-            ("flax.nnx.split", "py:function", "api_reference/flax.nnx/graph.html#flax.nnx.split"),
-            ("flax.nnx.merge", "py:function", "api_reference/flax.nnx/graph.html#flax.nnx.merge"),
+            ("flax.nnx.module.Module", "py:class", _NNX + "module.html#flax.nnx.Module"),
+            ("flax.nnx.rnglib.Rngs", "py:class", _NNX + "rnglib.html#flax.nnx.Rngs"),
+            ("nnx.State", "py:class", _NNX + "state.html#flax.nnx.State"),
+            ("flax.nnx.split", "py:function", _NNX + "graph.html#flax.nnx.split"),
+            ("flax.nnx.merge", "py:function", _NNX + "graph.html#flax.nnx.merge"),
         ],
     },
     "flax_linen": {
         "project": "Flax Linen",
         "objects": [
-            ("flax.linen.Dropout", "py:class", "api_reference/flax.linen/layers.html#flax.linen.Dropout"),
-            ("flax.linen.Module", "py:class", "api_reference/flax.linen/module.html#flax.linen.Module"),
+            ("flax.linen.Dropout", "py:class", _LINEN + "layers.html#flax.linen.Dropout"),
+            ("flax.linen.Module", "py:class", _LINEN + "module.html#flax.linen.Module"),
             (
                 "flax.linen.module.Module",
                 "py:class",
-                "api_reference/flax.linen/module.html#flax.linen.Module",
+                _LINEN + "module.html#flax.linen.Module",
             ),
         ],
     },
@@ -137,7 +141,11 @@ PROJECTS = {
             ("numpy.bool", "py:class", "reference/arrays.scalars.html#numpy.bool"),
             ("numpy.number", "py:class", "reference/arrays.scalars.html#numpy.number"),
             ("numpy.float32", "py:class", "reference/arrays.scalars.html#numpy.float32"),
-            ("numpy.random.Generator", "py:class", "reference/random/generator.html#numpy.random.Generator"),
+            (
+                "numpy.random.Generator",
+                "py:class",
+                "reference/random/generator.html#numpy.random.Generator",
+            ),
         ],
     },
     "python": {
