@@ -118,9 +118,9 @@ def _copy_notebooks() -> None:
 _FALLBACK = {
     "The two commands": (
         "Install and run the main job, then run the tests (see the README):\n\n"
-        "```bash\npip install -e \".[experiments,dev,bench]\" && "
+        "```bash\npip install -e \".[experiments]\" && "
         "python -m experiments.mc_dropout --workdir /tmp/mc_dropout\n"
-        "ruff check . && python -m pytest -q -n auto\n```\n"
+        "bash .ci/run\n```\n"
     ),
     "Benchmarks": "The README's benchmark section is being rewritten; see the README.\n",
 }

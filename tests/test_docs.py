@@ -28,7 +28,7 @@ def _api_module():
 
 
 def _require_sphinx():
-    if os.environ.get("CI"):  # CI installs the docs extra (via dev): never skip there
+    if os.environ.get("CI"):  # CI installs the docs extra (.ci/run): never skip there
         import myst_nb  # noqa: F401
         import sphinx  # noqa: F401
         import sphinx_book_theme  # noqa: F401
