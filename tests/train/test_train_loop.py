@@ -243,7 +243,7 @@ def test_progress_bar(helpers, capsys):
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("num_epochs", 0, "num_epochs must be an int >= 1, got num_epochs=0"),
+        ("num_epochs", 0, "num_epochs must be >= 1, got num_epochs=0"),
         ("num_epochs", 1.5, "num_epochs=1.5"),
         ("seed", -1, "seed=-1"),
         ("l1", -0.1, "l1=-0.1"),
