@@ -130,7 +130,7 @@ def dot_product_attention(
     dtype = jnp.asarray(query).dtype
     blocks = choose_blocks(problem, block_q, block_kv)
     if implementation is None:
-        if params is None:
+        if params is None and jnp.ndim(query) in (3, 4):
             return jax.nn.dot_product_attention(
                 query, key, value, bias=bias, mask=mask, is_causal=is_causal, scale=scale
             )

@@ -172,6 +172,11 @@ def test_edges(key):
     np.testing.assert_allclose(traced, fixed, rtol=1e-5, atol=1e-6)
     legacy = dot_product_attention(q, k, v, dropout_key=jax.random.key_data(key), rate=0.3)
     np.testing.assert_allclose(legacy, fixed, rtol=1e-5, atol=1e-6)
+    extra_batch = dot_product_attention(q[None], k[None], v[None], dropout_key=key, rate=0.3,
+                                        implementation="blockwise", **BLOCKS)
+    np.testing.assert_allclose(extra_batch[0], fixed, rtol=1e-5, atol=1e-6)  # same positions
+    unbatched = dot_product_attention(q[0], k[0], v[0], dropout_key=key, rate=0.3)
+    assert unbatched.shape == q[0].shape
     gqa_k, gqa_v = k[:, :, :1], v[:, :, :1]  # one key/value head shared by both
     np.testing.assert_allclose(
         dot_product_attention(q, gqa_k, gqa_v),
