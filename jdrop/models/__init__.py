@@ -31,6 +31,8 @@ from jdrop.models._resnet import resnet56 as resnet56
 from jdrop.models._rnn_classifier import GRUClassifier as GRUClassifier
 from jdrop.models._rnn_lm import LMConfig as LMConfig
 from jdrop.models._rnn_lm import RNNLanguageModel as RNNLanguageModel
+from jdrop.models._transformer_lm import TransformerLM as TransformerLM
+from jdrop.models._transformer_lm import TransformerLMConfig as TransformerLMConfig
 
 __all__ = [
     "AcousticCNN",
@@ -44,6 +46,8 @@ __all__ = [
     "MNIST1DCNN",
     "RNNLanguageModel",
     "ResNet",
+    "TransformerLM",
+    "TransformerLMConfig",
     "cifar_resnet",
     "generate",
     "get_lm_config",
