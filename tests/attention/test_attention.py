@@ -125,7 +125,7 @@ def test_gradients_match_reference(key, impl, kw):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-5)
 
 
-@pytest.mark.parametrize("impl", ["xla", "blockwise"])
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_sharded_equals_unsharded(key, impl):
     if len(jax.devices()) < 8:
         pytest.skip("needs 8 devices (tests/conftest.py sets XLA_FLAGS)")
