@@ -2,7 +2,7 @@
 
 Build (offline, warnings as errors; about a minute on a 2-core CPU)::
 
-    python -m sphinx -W --keep-going -b html docs docs/_build/html
+    python -m sphinx -j auto -W --keep-going -b html docs docs/_build/html
 
 The API reference is generated from each subpackage's ``__all__`` (``_ext/jdrop_api.py``);
 the explainer pages are MyST notebooks executed in the build; the Colab notebooks are copied

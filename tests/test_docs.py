@@ -84,7 +84,7 @@ def test_docs_build(tmp_path):
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         env[var] = "http://127.0.0.1:9"
     env.pop("XLA_FLAGS", None)  # the pages set their own device counts
-    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html",
+    command = [sys.executable, "-m", "sphinx", "-j", "auto", "-W", "--keep-going", "-b", "html",
                "-d", str(tmp_path / "doctrees"), "docs", str(out)]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=900)
