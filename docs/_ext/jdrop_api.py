@@ -101,9 +101,12 @@ def _home(obj, owner: dict[int, str], module_name: str, package: str) -> str | N
     return None if first in (None, package) else first
 
 
+_REEXPORTS = "re-exports"
+
+
 def _section_title(module_name: str, package: str) -> str:
     if module_name == package or not module_name.startswith(package + "."):
-        return "Other"
+        return "Definitions"
     stem = module_name[len(package) + 1 :].split(".")[0].lstrip("_")
     return stem.replace("_", " ").capitalize()
 
@@ -113,7 +116,15 @@ def _first_line(doc: str | None) -> str:
     doc = inspect.cleandoc(doc or "")
     line = doc.split("\n\n")[0].replace("\n", " ").strip()
     # ``loss_fn``s: reST wants an escaped space between a literal and a letter after it.
-    return re.sub(r"(``[^`]+``)(?=\w)", r"\1\\ ", line)
+    # Literals pair up left to right, so scan them in order rather than with one pattern.
+    out, last = [], 0
+    for match in re.finditer(r"``(?:(?!``).)+``", line):
+        out.append(line[last : match.end()])
+        following = line[match.end() : match.end() + 1]
+        if following.isalnum() or following == "_":
+            out.append("\\ ")
+        last = match.end()
+    return "".join(out) + line[last:]
 
 
 def _role(obj) -> str:
@@ -154,20 +165,23 @@ def page(package: str, module, owner: dict[int, str]) -> str:
         summary = _first_line(getattr(obj, "__doc__", None)) if _role(obj) != "data" else ""
         out += [f"* :py:{_role(obj)}:`~{package}.{name}`" + (f": {summary}" if summary else "")]
     out += [""]
-    groups: dict[str, list[tuple[str, object, str]]] = {}
+    groups: dict[str, list[tuple[str, object, str | None]]] = {}
     for name in module.__all__:
         obj = getattr(module, name)
         defining = _defining_module(package, name, obj)
-        groups.setdefault(defining, []).append((name, obj, defining))
-    for defining, entries in groups.items():
-        heading = _section_title(defining, package)
+        home = _home(obj, owner, defining, package)
+        groups.setdefault(_REEXPORTS if home else defining, []).append((name, obj, home))
+    for defining in sorted(groups, key=lambda group: group == _REEXPORTS):  # re-exports last
+        if defining == _REEXPORTS:
+            heading, intro = "Re-exported names", ""
+        else:
+            heading = _section_title(defining, package)
+            intro = _first_line(sys.modules[defining].__doc__) if defining in sys.modules else ""
         out += [heading, "-" * len(heading), ""]
-        intro = _first_line(sys.modules[defining].__doc__) if defining in sys.modules else ""
         if intro and defining != package:
             out += [intro, ""]
-        for name, obj, _ in entries:
+        for name, obj, home in groups[defining]:
             qualname = f"{package}.{name}"
-            home = _home(obj, owner, defining, package)
             role = _role(obj)
             if home is not None:
                 out += [
