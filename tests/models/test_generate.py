@@ -35,7 +35,7 @@ PROMPT = jnp.array([[1, 5, 2], [3, 3, 0]])
 
 def _greedy(model, prompt, num_steps):
     """Reference greedy decoding: a Python loop over single-token model calls."""
-    apply = nnx.jit(lambda m, ids, state: m(ids, state=state))
+    apply = nnx.jit(lambda m, ids, state: m(ids, deterministic=True, state=state))
     logits, state = apply(model, prompt, None)
     tokens = []
     token = jnp.argmax(logits[:, -1], -1)
