@@ -67,6 +67,16 @@ def test_reference_lists_every_public_name(tmp_path):
     assert not missing, f"public names missing from the API reference: {missing}"
 
 
+def test_every_python_block_of_the_pages_is_executed():
+    """Python in the written pages is a ``{code-cell}`` (run by the build), never a plain block."""
+    pages = [DOCS / "index.md", DOCS / "getting_started.md", *sorted(DOCS.glob("explained/*.md"))]
+    for page in pages:
+        text = page.read_text()
+        assert "```python" not in text and "```py\n" not in text, page.name
+        if "{code-cell}" in text:
+            assert text.startswith("---\nfile_format: mystnb"), page.name
+
+
 class _Ids(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
