@@ -245,6 +245,21 @@ def _builder_inited(app) -> None:
     write_api(pathlib.Path(app.srcdir) / "api")
 
 
+def _class_signature(app, what, name, obj, options, signature, return_annotation):
+    """Flax modules' metaclass ``__call__(*args, **kwargs)`` hides ``__init__``: show it."""
+    if what in ("class", "exception") and signature in (None, "", "(*args: Any, **kwargs: Any)"):
+        from sphinx.util.inspect import signature as init_signature
+        from sphinx.util.inspect import stringify_signature
+
+        try:
+            init = init_signature(obj.__init__, bound_method=True)
+        except (TypeError, ValueError):
+            return None
+        return stringify_signature(init, show_return_annotation=False), None
+    return None
+
+
 def setup(app):
     app.connect("builder-inited", _builder_inited)
+    app.connect("autodoc-process-signature", _class_signature)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
