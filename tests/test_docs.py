@@ -107,6 +107,12 @@ def test_docs_build(tmp_path):
     missing = sorted(set(_api_module().public_names()) - parser.ids)
     assert not missing, f"public names without an anchor in the HTML reference: {missing}"
 
+    # Intersphinx resolved offline, from the inventories in docs/_inventories.
+    reference = "".join(page.read_text() for page in (out / "api").glob("*.html"))
+    for site in ("https://docs.jax.dev/", "https://flax.readthedocs.io/",
+                 "https://optax.readthedocs.io/", "https://numpy.org/doc/"):
+        assert f'href="{site}' in reference, site
+
     # The explainer pages were executed: every code cell has its output.
     for page in sorted((DOCS / "explained").glob("0*.md")):
         rendered = (out / "explained" / (page.stem + ".html")).read_text()
