@@ -122,7 +122,8 @@ class _Tile:
         if self.params is not None:
             p = self.params
             keep = block_keep(
-                problem.layout, self.terms, p.words, p.threshold, p.live, q_pos, kv_pos
+                problem.layout, self.terms[..., 0], self.terms[..., 1], p.words, p.threshold,
+                p.live, q_pos, kv_pos,
             )
             if problem.variant == "dropkey":
                 allowed = keep if allowed is None else allowed & keep

@@ -86,23 +86,23 @@ class MaskLayout:
         return self._stride(len(self.mask_shape) - 1)
 
 
-def block_keep(layout: MaskLayout, row_terms, words, threshold, live, q_pos, kv_pos):
-    """Keep bits of a block: rows ``row_terms`` (``uint32[..., 2]``) x ``q_pos`` x ``kv_pos``.
+def block_keep(layout: MaskLayout, row_lo, row_hi, words, threshold, live, q_pos, kv_pos):
+    """Keep bits of a block: (b, h) rows x ``q_pos`` x ``kv_pos``.
 
     Args:
       layout: the weights' :class:`MaskLayout`.
-      row_terms: ``uint32[..., 2]`` counter terms of the block's (b, h) rows (see
-        :meth:`MaskLayout.terms`), e.g. ``uint32[B, H, 2]`` or ``uint32[2]`` for one row.
-      words, threshold, live: the generator's key words, drop threshold and live flag
-        (``jdrop._masks.drop_threshold``).
+      row_lo, row_hi: the ``lo`` and ``hi`` counter terms of the block's (b, h) rows (see
+        :meth:`MaskLayout.terms`): ``uint32[B, H]`` arrays, or scalars for one row.
+      words, threshold, live: the generator's key words (an array or a pair of scalars),
+        drop threshold and live flag (:class:`jdrop._masks.MaskPlan`).
       q_pos: global query positions of the block, ``int32[bq]``.
       kv_pos: global key positions of the block, ``int32[bk]``.
 
     Returns:
-      ``bool[..., bq, bk]``: ``True`` where kept.
+      ``bool[*row_shape, bq, bk]``: ``True`` where kept.
     """
-    lo = row_terms[..., 0][..., None, None]
-    hi = row_terms[..., 1][..., None, None]
+    lo = jnp.expand_dims(row_lo, (-2, -1))
+    hi = jnp.expand_dims(row_hi, (-2, -1))
     q = q_pos.astype(jnp.uint32)[:, None]
     k = kv_pos.astype(jnp.uint32)[None, :]
     q_word, q_stride = layout.q_stride()
@@ -119,7 +119,7 @@ def block_keep(layout: MaskLayout, row_terms, words, threshold, live, q_pos, kv_
             lo = lo + k_term
         else:
             hi = hi + k_term
-    shape = jnp.broadcast_shapes(row_terms.shape[:-1] + (1, 1), (q_pos.shape[0], kv_pos.shape[0]))
+    shape = jnp.broadcast_shapes(jnp.shape(row_lo) + (1, 1), (q_pos.shape[0], kv_pos.shape[0]))
     lo = jnp.broadcast_to(lo, shape)
     hi = jnp.broadcast_to(hi, shape) if layout.has_hi else None
     return (counter_bits(words, lo, hi) >= threshold) & live

@@ -73,7 +73,7 @@ def keep_mask_block(
     q_pos = q_offset + jnp.arange(q_size, dtype=jnp.int32)
     kv_pos = kv_offset + jnp.arange(kv_size, dtype=jnp.int32)
     keep = block_keep(
-        layout, terms, plan.words, jnp.asarray(plan.threshold, jnp.uint32),
+        layout, terms[..., 0], terms[..., 1], plan.words, jnp.asarray(plan.threshold, jnp.uint32),
         jnp.asarray(plan.live), q_pos, kv_pos,
     )
     return keep.reshape(shape[:-2] + (q_size, kv_size))

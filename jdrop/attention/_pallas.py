@@ -54,10 +54,11 @@ def _kernel(problem: Problem, blocks: Blocks, has_bias: bool, has_mask: bool, *r
     qi = pl.program_id(2)
     q = q_ref[...]
     q_pos = qi * bq + jnp.arange(bq, dtype=jnp.int32)
-    seed = seed_ref[...]
-    terms, words = seed[0:2], seed[2:4]
-    threshold, live = seed[4], seed[5] != 0
-    inv_keep = jax.lax.bitcast_convert_type(seed[6], jnp.float32)
+    # Scalars read from the seed row: (lo, hi) counter terms, key words, threshold, live,
+    # 1 / (1 - rate) (bit-cast).
+    row_lo, row_hi, words = seed_ref[0], seed_ref[1], (seed_ref[2], seed_ref[3])
+    threshold, live = seed_ref[4], seed_ref[5] != 0
+    inv_keep = jax.lax.bitcast_convert_type(seed_ref[6], jnp.float32)
     dropout = problem.dropout
     dropkey = dropout and problem.variant == "dropkey"
     padded_kv = blocks.num_kv * bk != problem.kv_len
@@ -79,7 +80,9 @@ def _kernel(problem: Problem, blocks: Blocks, has_bias: bool, has_mask: bool, *r
             allowed = causal if allowed is None else allowed & causal
         keep = None
         if dropout:
-            keep = block_keep(problem.layout, terms, words, threshold, live, q_pos, kv_pos)
+            keep = block_keep(
+                problem.layout, row_lo, row_hi, words, threshold, live, q_pos, kv_pos
+            )
             if dropkey:
                 allowed = keep if allowed is None else allowed & keep
         if allowed is not None:
