@@ -29,7 +29,7 @@ import jax
 from flax import nnx
 
 from jdrop.models._common import call_optional, optional_dropout, per_layer
-from jdrop.nn._mode import layer_keys
+from jdrop.nn._mode import StochasticModule, layer_keys
 
 __all__ = ["AlexNet", "LeNet", "MNIST1DCNN", "lenet_all", "lenet_ip"]
 
@@ -51,7 +51,7 @@ def _pool_size(size: int, window: int, stride: int, padding: str) -> int:
     return (size - window) // stride + 1
 
 
-class LeNet(nnx.Module):
+class LeNet(StochasticModule):
     """LeNet-5 as in Caffe: conv 20 5x5 - pool - conv 50 5x5 - pool - FC 500 - FC 10.
 
     Caffe's order, followed here: ``conv -> dropout(conv_rate) -> max-pool 2x2`` twice (no
@@ -191,7 +191,7 @@ _ALEXNET = {
 _POOL_AFTER = (0, 1, 4)
 
 
-class AlexNet(nnx.Module):
+class AlexNet(StochasticModule):
     """AlexNet: five convolutions, three max-pools, three dense layers, dropout in two.
 
     ``variant="imagenet"``: 224x224 inputs, conv 96 11x11/4 - pool - 256 5x5 - pool -
@@ -289,7 +289,7 @@ class AlexNet(nnx.Module):
         return self.head(h)
 
 
-class MNIST1DCNN(nnx.Module):
+class MNIST1DCNN(StochasticModule):
     """The MNIST-1D convolutional baseline with configurable width and dropout.
 
     Defaults reproduce Greydanus' ``ConvBase`` (5,210 parameters): three 1-D convolutions

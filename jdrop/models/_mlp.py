@@ -18,12 +18,12 @@ import jax
 from flax import nnx
 
 from jdrop.models._common import call_optional, optional_dropout, per_layer
-from jdrop.nn._mode import layer_keys
+from jdrop.nn._mode import StochasticModule, layer_keys
 
 __all__ = ["MLP", "mnist1d_mlp"]
 
 
-class MLP(nnx.Module):
+class MLP(StochasticModule):
     """A multilayer perceptron with dropout on its input and after every hidden layer.
 
     Defaults are the paper's MNIST network 784-1024-1024-2048-10, ReLU, input dropout 0.2

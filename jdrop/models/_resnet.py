@@ -51,7 +51,7 @@ from jdrop._keys import split_key
 from jdrop._validation import check_choice
 from jdrop.models._common import call_optional, optional_dropout
 from jdrop.nn._layers import DropPath
-from jdrop.nn._mode import layer_keys
+from jdrop.nn._mode import StochasticModule, layer_keys
 
 __all__ = [
     "ResNet",
@@ -149,7 +149,7 @@ class _Block(nnx.Module):
         return nnx.relu(h + self.shortcut(x, train))
 
 
-class ResNet(nnx.Module):
+class ResNet(StochasticModule):
     """A residual network; see the module docstring for the dropout options.
 
     Args:

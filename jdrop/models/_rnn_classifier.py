@@ -29,7 +29,7 @@ from flax import nnx
 import jdrop
 from jdrop._validation import check_choice, check_float_array, check_rate
 from jdrop.nn._cells import GRUCell
-from jdrop.nn._mode import layer_keys
+from jdrop.nn._mode import StochasticModule, layer_keys
 from jdrop.nn._scan import scan_cell
 
 __all__ = ["GRUClassifier"]
@@ -37,7 +37,7 @@ __all__ = ["GRUClassifier"]
 READOUTS = ("flatten", "last")
 
 
-class GRUClassifier(nnx.Module):
+class GRUClassifier(StochasticModule):
     """(Bi)directional GRU over a 1-D signal, then a linear classifier.
 
     Args:

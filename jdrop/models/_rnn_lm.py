@@ -28,7 +28,7 @@ from flax import nnx
 
 import jdrop
 from jdrop._validation import check_int, check_rate
-from jdrop.nn._mode import layer_keys
+from jdrop.nn._mode import StochasticModule, layer_keys
 from jdrop.nn._rnn_stack import RNNStack, StackState
 
 __all__ = ["LMConfig", "RNNLanguageModel"]
@@ -85,7 +85,7 @@ class LMConfig:
             )
 
 
-class RNNLanguageModel(nnx.Module):
+class RNNLanguageModel(StochasticModule):
     """Embedding -> recurrent stack -> softmax decoder, with every RNN dropout option.
 
     ``logits, state = model(ids, key=key, state=state)`` maps ``(B, T)`` integer tokens to

@@ -30,7 +30,12 @@ from jdrop._dropblock import dropblock
 from jdrop._dropout import drop_path, dropconnect, dropout, spatial_dropout
 from jdrop._gaussian import gaussian_dropout
 from jdrop._validation import check_int, check_number, check_rate
-from jdrop.nn._mode import is_deterministic, missing_key_error, training_key
+from jdrop.nn._mode import (
+    StochasticModule,
+    is_deterministic,
+    missing_key_error,
+    training_key,
+)
 
 __all__ = [
     "AlphaDropout",
@@ -69,7 +74,7 @@ def _key_from_rngs(rngs, rng_collection: str):
     raise TypeError(f"rngs must be an nnx.Rngs, an nnx.RngStream or a key, got {type(rngs)}")
 
 
-class Dropout(nnx.Module):
+class Dropout(StochasticModule):
     """Dropout layer: :func:`jdrop.dropout` with the rate fixed at construction.
 
     ``y = m * x / (1 - rate)``, ``m ~ Bernoulli(1 - rate)`` while training, ``y = x`` in
@@ -163,7 +168,7 @@ class Dropout(nnx.Module):
         )
 
 
-class SpatialDropout(nnx.Module):
+class SpatialDropout(StochasticModule):
     """Drops whole feature maps: :func:`jdrop.spatial_dropout` (1-D, 2-D, 3-D inputs).
 
     Args:
@@ -200,7 +205,7 @@ class SpatialDropout(nnx.Module):
         )
 
 
-class AlphaDropout(nnx.Module):
+class AlphaDropout(StochasticModule):
     """Alpha dropout for SELU networks: :func:`jdrop.alpha_dropout`.
 
     Keeps zero mean and unit variance: dropped units are set to SELU's negative
@@ -237,7 +242,7 @@ class AlphaDropout(nnx.Module):
         )
 
 
-class GaussianDropout(nnx.Module):
+class GaussianDropout(StochasticModule):
     """Multiplicative Gaussian noise ``y = x * (1 + sqrt(rate / (1 - rate)) * eps)``.
 
     :func:`jdrop.gaussian_dropout`: the same mean and variance as Bernoulli dropout with
@@ -268,7 +273,7 @@ class GaussianDropout(nnx.Module):
         return gaussian_dropout(key, x, self.rate, deterministic=key is None)
 
 
-class DropPath(nnx.Module):
+class DropPath(StochasticModule):
     """Stochastic depth: drops a residual branch per example, :func:`jdrop.drop_path`.
 
     Use as ``h + drop_path(branch(h), key=key)``.
@@ -299,7 +304,7 @@ class DropPath(nnx.Module):
         return drop_path(key, x, self.rate, batch_axis=self.batch_axis, deterministic=key is None)
 
 
-class DropBlock(nnx.Module):
+class DropBlock(StochasticModule):
     """Drops contiguous ``block_size`` regions of feature maps: :func:`jdrop.dropblock`.
 
     Args:
@@ -339,7 +344,7 @@ class DropBlock(nnx.Module):
         )
 
 
-class ConcreteDropout(nnx.Module):
+class ConcreteDropout(StochasticModule):
     """Concrete dropout with a learned drop probability ``p = sigmoid(logit)``.
 
     The logit is an ``nnx.Param``, trained with the model's other parameters; add
@@ -417,7 +422,7 @@ class ConcreteDropout(nnx.Module):
         )
 
 
-class DropConnectDense(nnx.Module):
+class DropConnectDense(StochasticModule):
     """A dense layer whose weights are dropped: ``y = x @ (M * W / (1 - rate)) + b``.
 
     One mask ``M ~ Bernoulli(1 - rate)`` per call, shared by the batch (draw a mask per

@@ -11,9 +11,41 @@ Training needs a key; a missing one is an error, never a silent switch to infere
 
 from __future__ import annotations
 
+from flax import nnx
+
 from jdrop._keys import split_key
 
-__all__ = ["is_deterministic", "layer_keys", "missing_key_error", "training_key"]
+__all__ = [
+    "StochasticModule",
+    "is_deterministic",
+    "layer_keys",
+    "missing_key_error",
+    "training_key",
+]
+
+
+class StochasticModule(nnx.Module):
+    """Base of jdrop's layers and models: a ``deterministic`` attribute, the default mode.
+
+    ``module.eval()`` / ``module.train()`` set it on every submodule (NNX's
+    ``set_attributes``), and ``nnx.view(module, deterministic=...)`` on a copy, through
+    :meth:`set_view`, as for ``flax.nnx.Dropout``.
+
+    Examples:
+      >>> from flax import nnx
+      >>> from jdrop.models import MLP
+      >>> model = MLP(4, (8,), 2, rngs=nnx.Rngs(0))
+      >>> view = nnx.view(model, deterministic=True)
+      >>> view.deterministic, view.dropouts[0].deterministic, model.deterministic
+      (True, True, False)
+    """
+
+    deterministic: bool | None = False
+
+    def set_view(self, deterministic: bool | None = None):
+        """Sets ``deterministic`` when given (called by ``nnx.view``)."""
+        if deterministic is not None:
+            self.deterministic = deterministic
 
 
 def is_deterministic(module, deterministic) -> bool:

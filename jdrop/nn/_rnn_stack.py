@@ -44,7 +44,7 @@ from flax import nnx
 import jdrop
 from jdrop._validation import check_choice, check_float_array, check_int, check_rate
 from jdrop.nn._cells import CELLS, State, make_cell
-from jdrop.nn._mode import layer_keys
+from jdrop.nn._mode import StochasticModule, layer_keys
 from jdrop.nn._scan import lstm_layer, scan_cell
 
 __all__ = ["DROPOUT_MODES", "RNNStack", "StackState"]
@@ -53,7 +53,7 @@ DROPOUT_MODES = ("zaremba", "variational")
 StackState = tuple[State, ...]
 
 
-class RNNStack(nnx.Module):
+class RNNStack(StochasticModule):
     """A stack of LSTM or GRU layers run with ``lax.scan``, with RNN dropout options.
 
     Args:

@@ -92,6 +92,9 @@ def test_training_toggles(name):
     np.testing.assert_array_equal(model(X), model(X))
     model.train()
     assert not np.allclose(model(X), model(X))
+    view = nnx.view(model, deterministic=True, use_running_average=True)  # Flax's new way
+    np.testing.assert_array_equal(view(X), view(X))
+    assert view.dropout.deterministic and not model.dropout.deterministic
 
 
 @pytest.mark.parametrize("name", sorted(DROPOUTS))
