@@ -138,7 +138,8 @@ def _role(obj) -> str:
 def _data_entry(qualname: str, obj, module_name: str, name: str) -> list[str]:
     from sphinx.pycode import ModuleAnalyzer
 
-    lines = [f".. py:data:: {qualname}", f"   :type: {type(obj).__name__}", ""]
+    # The page's ``currentmodule`` is the package: the directive takes the bare name.
+    lines = [f".. py:data:: {qualname.rsplit('.', 1)[1]}", f"   :type: {type(obj).__name__}", ""]
     doc = []
     try:
         doc = ModuleAnalyzer.for_module(module_name).find_attr_docs().get(("", name), [])
@@ -185,7 +186,7 @@ def page(package: str, module, owner: dict[int, str]) -> str:
             role = _role(obj)
             if home is not None:
                 out += [
-                    f".. py:data:: {qualname}",
+                    f".. py:data:: {name}",
                     "",
                     f"   Re-export of :py:{role}:`{home}.{name}`: the same object.",
                     "",
