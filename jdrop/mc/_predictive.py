@@ -58,7 +58,7 @@ def predictive_classification(
     ``class_variance = Var_t[p_tk]``. The running statistics are those of
     :class:`jdrop.uncertainty.ClassificationSummary`; the values equal
     :func:`jdrop.uncertainty.classification_uncertainty` of the samples of
-    :func:`sample` to float32 rounding.
+    :func:`jdrop.mc.sample` to float32 rounding.
 
     Every summary is per example, so with ``batch_axis_name`` each device summarises its
     own examples and the compiled program has no cross-device communication at all.
@@ -69,15 +69,16 @@ def predictive_classification(
       *args: the other arguments of ``logits_fn``.
       num_samples: ``T >= 1``.
       chunk_size: samples per chunk; memory is bounded by ``chunk_size * N * K`` plus
-        the network's activations for one chunk.
-      mesh, batch_axis_name, batch_argnums: shard the batch as in :func:`sample`.
+        the network's activations for one chunk; ``None`` chooses it as
+        :func:`jdrop.mc.sample` does.
+      mesh, batch_axis_name, batch_argnums: shard the batch as in :func:`jdrop.mc.sample`.
 
     Returns:
       A :class:`jdrop.uncertainty.ClassificationUncertainty` of ``(N, K)`` and ``(N,)``
       arrays.
 
     Raises:
-      ValueError: as :func:`sample`, or if ``logits_fn`` does not return an ``(N, K)``
+      ValueError: as :func:`jdrop.mc.sample`, or if ``logits_fn`` does not return an ``(N, K)``
         floating-point array.
 
     Examples:
@@ -153,12 +154,12 @@ def predictive_regression(
       key: typed or legacy key.
       *args: the other arguments of ``fn``.
       num_samples: ``T >= 1``.
-      chunk_size: samples per chunk.
+      chunk_size: samples per chunk; ``None`` chooses it as :func:`jdrop.mc.sample` does.
       targets: optional ``y`` shaped like one sample, for ``log_likelihood`` (with
         ``tau``) and ``rmse``.
       tau: optional model precision (inverse observation-noise variance), ``> 0``, for
         ``total_variance`` and ``log_likelihood``.
-      mesh, batch_axis_name, batch_argnums: shard the batch as in :func:`sample`
+      mesh, batch_axis_name, batch_argnums: shard the batch as in :func:`jdrop.mc.sample`
         (``targets`` are sharded like the batch).
 
     Returns:
@@ -167,7 +168,7 @@ def predictive_regression(
       ``targets``.
 
     Raises:
-      ValueError: as :func:`sample`; ``fn`` not returning ``(N,)`` or ``(N, D)`` floats;
+      ValueError: as :func:`jdrop.mc.sample`; ``fn`` not returning ``(N,)`` or ``(N, D)`` floats;
         ``targets`` of another shape; a concrete ``tau`` not positive and finite.
 
     Examples:

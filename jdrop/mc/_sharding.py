@@ -13,7 +13,6 @@ one.
 
 from __future__ import annotations
 
-import operator
 from typing import NamedTuple
 
 import jax
@@ -21,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from jdrop._validation import check_int
 
 __all__ = [
     "ShardingPlan",
@@ -83,7 +84,7 @@ def make_plan(mesh, batch_axis_name, sample_axis_name, batch_argnums, num_args) 
     else:
         if isinstance(batch_argnums, int):
             batch_argnums = (batch_argnums,)
-        argnums = tuple(operator.index(i) for i in batch_argnums)
+        argnums = tuple(check_int(i, "batch_argnums") for i in batch_argnums)
         for i in argnums:
             if not -num_args <= i < num_args:
                 raise ValueError(

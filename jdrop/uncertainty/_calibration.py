@@ -126,23 +126,13 @@ def expected_calibration_error(
     conf_n)|``, with confidence ``max_k p_nk`` binned as described below.
 
     Args:
-      probs: ``(N, K)`` predictive probabilities.
-      labels: ``(N,)`` integer labels in ``[0, K)``.
-      num_bins: number of bins ``B >= 1`` (static under jit).
-      binning: ``"equal_width"`` (bins ``(b/B, (b+1)/B]`` of the confidence) or
-        ``"equal_mass"`` (adaptive: sort by confidence, stable, and give bin ``b`` the
-        examples of rank ``r`` with ``floor(r B / N) = b``, so bin sizes differ by at most
-        one; tied confidences may fall in neighbouring bins). Static under jit.
+      probs, labels, num_bins, binning: as :func:`reliability_data`.
 
     Returns:
       A scalar in ``[0, 1]``.
 
     Raises:
-      TypeError: if ``probs`` is not floating point, ``labels`` not integer, or
-        ``num_bins`` not an int.
-      ValueError: if ``labels.shape != probs.shape[:1]``, ``num_bins < 1``, ``binning``
-        is unknown, or (when concrete) ``probs`` has negative entries, rows not summing
-        to 1 within ``atol=1e-3`` (``1e-2`` for 16-bit floats) or labels out of range.
+      TypeError, ValueError: as :func:`reliability_data`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -175,23 +165,13 @@ def maximum_calibration_error(
     ``MCE = max_{b : n_b > 0} |acc_b - conf_b|``.
 
     Args:
-      probs: ``(N, K)`` predictive probabilities.
-      labels: ``(N,)`` integer labels in ``[0, K)``.
-      num_bins: number of bins ``B >= 1`` (static under jit).
-      binning: ``"equal_width"`` (bins ``(b/B, (b+1)/B]`` of the confidence) or
-        ``"equal_mass"`` (adaptive: sort by confidence, stable, and give bin ``b`` the
-        examples of rank ``r`` with ``floor(r B / N) = b``, so bin sizes differ by at most
-        one; tied confidences may fall in neighbouring bins). Static under jit.
+      probs, labels, num_bins, binning: as :func:`reliability_data`.
 
     Returns:
-      A scalar in ``[0, 1]``.
+      A scalar in ``[0, 1]``: the largest gap of a non-empty bin.
 
     Raises:
-      TypeError: if ``probs`` is not floating point, ``labels`` not integer, or
-        ``num_bins`` not an int.
-      ValueError: if ``labels.shape != probs.shape[:1]``, ``num_bins < 1``, ``binning``
-        is unknown, or (when concrete) ``probs`` has negative entries, rows not summing
-        to 1 within ``atol=1e-3`` (``1e-2`` for 16-bit floats) or labels out of range.
+      TypeError, ValueError: for bad arguments, as :func:`reliability_data` says.
 
     Examples:
       >>> import jax.numpy as jnp

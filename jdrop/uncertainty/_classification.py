@@ -116,15 +116,13 @@ def predictive_probs(log_probs, *, from_logits: bool = False) -> jax.Array:
     Computed as ``exp(mean_log_probs(log_probs))``.
 
     Args:
-      log_probs: ``(T, N, K)`` log-probabilities (or logits when ``from_logits=True``).
-      from_logits: apply ``jax.nn.log_softmax`` over the last axis first.
+      log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
       ``(N, K)`` predictive probabilities.
 
     Raises:
-      TypeError: if ``log_probs`` is not floating point.
-      ValueError: as :func:`mean_log_probs`.
+      TypeError, ValueError: as :func:`mean_log_probs`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -145,15 +143,13 @@ def predictive_entropy(log_probs, *, from_logits: bool = False) -> jax.Array:
     ``H[p̄] = -sum_k p̄_k log p̄_k`` with ``p̄`` from :func:`mean_log_probs`, in nats.
 
     Args:
-      log_probs: ``(T, N, K)`` log-probabilities (or logits when ``from_logits=True``).
-      from_logits: apply ``jax.nn.log_softmax`` over the last axis first.
+      log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
       ``(N,)`` entropies in ``[0, log K]``.
 
     Raises:
-      TypeError: if ``log_probs`` is not floating point.
-      ValueError: as :func:`mean_log_probs`.
+      TypeError, ValueError: as :func:`mean_log_probs`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -180,15 +176,13 @@ def expected_entropy(log_probs, *, from_logits: bool = False) -> jax.Array:
     ``E_t H[p_t] = -(1/T) sum_t sum_k p_tk log p_tk``.
 
     Args:
-      log_probs: ``(T, N, K)`` log-probabilities (or logits when ``from_logits=True``).
-      from_logits: apply ``jax.nn.log_softmax`` over the last axis first.
+      log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
       ``(N,)`` expected entropies in ``[0, log K]``.
 
     Raises:
-      TypeError: if ``log_probs`` is not floating point.
-      ValueError: as :func:`mean_log_probs`.
+      TypeError, ValueError: as :func:`mean_log_probs`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -216,15 +210,13 @@ def mutual_information(log_probs, *, from_logits: bool = False) -> jax.Array:
     every sample predicts the same distribution; at most ``H[p̄] <= log K``.
 
     Args:
-      log_probs: ``(T, N, K)`` log-probabilities (or logits when ``from_logits=True``).
-      from_logits: apply ``jax.nn.log_softmax`` over the last axis first.
+      log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
       ``(N,)`` mutual information in nats.
 
     Raises:
-      TypeError: if ``log_probs`` is not floating point.
-      ValueError: as :func:`mean_log_probs`.
+      TypeError, ValueError: as :func:`mean_log_probs`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -254,15 +246,13 @@ def variation_ratio(log_probs, *, from_logits: bool = False) -> jax.Array:
     lowest class index (as ``jnp.argmax``).
 
     Args:
-      log_probs: ``(T, N, K)`` log-probabilities (or logits when ``from_logits=True``).
-      from_logits: apply ``jax.nn.log_softmax`` over the last axis first.
+      log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
       ``(N,)`` variation ratios in ``[0, 1 - 1/K]``.
 
     Raises:
-      TypeError: if ``log_probs`` is not floating point.
-      ValueError: as :func:`mean_log_probs`.
+      TypeError, ValueError: as :func:`mean_log_probs`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -284,15 +274,13 @@ def class_variance(log_probs, *, from_logits: bool = False) -> jax.Array:
     ``Var_t[p_tk] = (1/T) sum_t (p_tk - p̄_k)^2`` (population variance, ``ddof=0``).
 
     Args:
-      log_probs: ``(T, N, K)`` log-probabilities (or logits when ``from_logits=True``).
-      from_logits: apply ``jax.nn.log_softmax`` over the last axis first.
+      log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
       ``(N, K)`` variances in ``[0, 1/4]``.
 
     Raises:
-      TypeError: if ``log_probs`` is not floating point.
-      ValueError: as :func:`mean_log_probs`.
+      TypeError, ValueError: as :func:`mean_log_probs`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -334,16 +322,14 @@ def classification_uncertainty(log_probs, *, from_logits: bool = False):
     """All classification summaries at once (validates the input once).
 
     Args:
-      log_probs: ``(T, N, K)`` log-probabilities (or logits when ``from_logits=True``).
-      from_logits: apply ``jax.nn.log_softmax`` over the last axis first.
+      log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
       A :class:`ClassificationUncertainty` with the same values as the individual
       functions.
 
     Raises:
-      TypeError: if ``log_probs`` is not floating point.
-      ValueError: as :func:`mean_log_probs`.
+      TypeError, ValueError: as :func:`mean_log_probs`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -357,17 +343,33 @@ def classification_uncertainty(log_probs, *, from_logits: bool = False):
       for Classification and Preference Learning", 2011.
     """
     log_probs = check_log_probs(log_probs, from_logits, 3)
-    mean_lp = _mean_log_probs(log_probs)
+    return uncertainty_from_statistics(
+        _mean_log_probs(log_probs),
+        _expected_entropy(log_probs),
+        _variation_ratio(log_probs),
+        jnp.var(jnp.exp(log_probs), axis=0),
+    )
+
+
+def uncertainty_from_statistics(
+    mean_lp, expected_entropy, variation_ratio, class_variance
+) -> ClassificationUncertainty:
+    """The :class:`ClassificationUncertainty` of the statistics of the samples.
+
+    Shared by :func:`classification_uncertainty` and the streaming summary's finaliser:
+    the predictive probabilities, the total uncertainty ``H[p̄]`` and the mutual
+    information ``H[p̄] - E_t H[p_t]`` (clipped at 0) follow from ``mean_lp`` and
+    ``expected_entropy``.
+    """
     total = entropy_from_log_probs(mean_lp)
-    aleatoric = _expected_entropy(log_probs)
     return ClassificationUncertainty(
         mean_log_probs=mean_lp,
         predictive_probs=jnp.exp(mean_lp),
         predictive_entropy=total,
-        expected_entropy=aleatoric,
-        mutual_information=jnp.maximum(total - aleatoric, 0),
-        variation_ratio=_variation_ratio(log_probs),
-        class_variance=jnp.var(jnp.exp(log_probs), axis=0),
+        expected_entropy=expected_entropy,
+        mutual_information=jnp.maximum(total - expected_entropy, 0),
+        variation_ratio=variation_ratio,
+        class_variance=class_variance,
     )
 
 # --------------------------------------------------------------------------------------
@@ -416,15 +418,13 @@ def nll(probs, labels) -> jax.Array:
     probabilities.
 
     Args:
-      probs: ``(N, K)`` predictive probabilities.
-      labels: ``(N,)`` integer labels in ``[0, K)``.
+      probs, labels: as :func:`accuracy`.
 
     Returns:
       A scalar.
 
     Raises:
-      TypeError: if ``probs`` is not floating point or ``labels`` not integer.
-      ValueError: as :func:`accuracy`.
+      TypeError, ValueError: as :func:`accuracy`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -483,15 +483,13 @@ def brier_score(probs, labels) -> jax.Array:
     In ``[0, 2]``. For ``K = 2`` this is twice scikit-learn's binary ``brier_score_loss``.
 
     Args:
-      probs: ``(N, K)`` predictive probabilities.
-      labels: ``(N,)`` integer labels in ``[0, K)``.
+      probs, labels: as :func:`accuracy`.
 
     Returns:
-      A scalar.
+      A scalar in ``[0, 2]``.
 
     Raises:
-      TypeError: if ``probs`` is not floating point or ``labels`` not integer.
-      ValueError: as :func:`accuracy`.
+      TypeError, ValueError: as :func:`accuracy`.
 
     Examples:
       >>> import jax.numpy as jnp

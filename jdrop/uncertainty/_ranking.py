@@ -73,21 +73,20 @@ def average_precision(scores, labels) -> jax.Array:
     warns and returns 0), labels without positives raise.
 
     Args:
-      scores: ``(N,)`` scores, higher meaning "more likely positive".
-      labels: ``(N,)`` bool or 0/1 integer labels.
+      scores, labels: as :func:`auroc`.
 
     Returns:
       A scalar in ``[0, 1]`` (NaN under jit when there are no positives).
 
     Raises:
-      TypeError: if ``labels`` is neither bool nor integer.
-      ValueError: if the shapes differ or ``scores`` is not 1-D, or (when concrete)
-        labels are not 0/1, ``scores`` contains NaN, or there are no positives.
+      TypeError, ValueError: as :func:`auroc`, except that labels without negatives
+        are allowed (labels without positives raise).
 
     Examples:
       >>> import jax.numpy as jnp
       >>> scores = jnp.array([0.1, 0.4, 0.35, 0.8])
-      >>> print(f"{float(average_precision(scores, jnp.array([0, 0, 1, 1]))):.4f}")
+      >>> labels = jnp.array([0, 0, 1, 1])  # precision 1/2 at 0.35, 1 at 0.8
+      >>> print(f"{float(average_precision(scores, labels)):.4f}")
       0.8333
 
     References:

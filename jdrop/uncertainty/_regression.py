@@ -99,18 +99,18 @@ def epistemic_variance(samples) -> jax.Array:
     ``(1/T) sum_t yhat_t^2 - E[y]^2`` per output (population variance, ``ddof=0``).
 
     Args:
-      samples: ``(T, N)`` or ``(T, N, D)`` sampled predictions.
+      samples: as :func:`predictive_mean`.
 
     Returns:
       ``(N,)`` or ``(N, D)`` variances.
 
     Raises:
-      TypeError: if ``samples`` is not floating point.
-      ValueError: if ``samples`` is not 2-D or 3-D or has no samples.
+      TypeError, ValueError: as :func:`predictive_mean`.
 
     Examples:
       >>> import jax.numpy as jnp
-      >>> print(epistemic_variance(jnp.array([[1.0, 2.0], [3.0, 6.0]])))
+      >>> samples = jnp.array([[1.0, 2.0], [3.0, 6.0]])  # T=2 samples of N=2 points
+      >>> print(epistemic_variance(samples))
       [1. 4.]
 
     References:

@@ -28,6 +28,7 @@ from jdrop.uncertainty._classification import (
     ClassificationUncertainty,
     entropy_from_log_probs,
     safe_logsumexp,
+    uncertainty_from_statistics,
     vote_counts,
 )
 from jdrop.uncertainty._inputs import check_log_probs, check_samples, check_targets, check_tau
@@ -74,6 +75,15 @@ def _final_count(count: jax.Array, num_samples: int | None, what: str) -> jax.Ar
     if is_concrete(count) and int(np.asarray(count)) == 0:
         raise ValueError(f"cannot finalize a {what} that has seen no samples (count=0)")
     return count
+
+
+def _check_chunk(chunk: jax.Array, name: str, shape: tuple[int, ...], what: str) -> None:
+    """A chunk must be ``(t, *shape)``: the summary's examples (and classes or outputs)."""
+    if chunk.shape[1:] != shape:
+        raise ValueError(
+            f"{name}.shape={chunk.shape} does not match the summary's {what}={shape}: "
+            f"expected (t, *{shape})"
+        )
 
 
 def _check_same(name: str, mine, theirs, what: str) -> None:
@@ -163,11 +173,7 @@ class ClassificationSummary(NamedTuple):
             :func:`mean_log_probs`.
         """
         log_probs = check_log_probs(log_probs, from_logits, 3)
-        if log_probs.shape[1:] != self.log_sum_probs.shape:
-            raise ValueError(
-                f"log_probs.shape={log_probs.shape} does not match the summary's (N, K)="
-                f"{self.log_sum_probs.shape}: expected (t, *{self.log_sum_probs.shape})"
-            )
+        _check_chunk(log_probs, "log_probs", self.log_sum_probs.shape, "(N, K)")
         log_probs = log_probs.astype(self.log_sum_probs.dtype)
         count, mean, m2 = _merge_moments(
             self.count, self.mean_probs, self.m2_probs, *_chunk_moments(jnp.exp(log_probs))
@@ -238,17 +244,11 @@ class ClassificationSummary(NamedTuple):
         """
         count = _final_count(self.count, num_samples, "ClassificationSummary")
         n = count.astype(self.log_sum_probs.dtype)
-        mean_lp = self.log_sum_probs - jnp.log(n)
-        total = entropy_from_log_probs(mean_lp)
-        aleatoric = -self.sum_neg_entropy / n
-        return ClassificationUncertainty(
-            mean_log_probs=mean_lp,
-            predictive_probs=jnp.exp(mean_lp),
-            predictive_entropy=total,
-            expected_entropy=aleatoric,
-            mutual_information=jnp.maximum(total - aleatoric, 0),
-            variation_ratio=(count - jnp.max(self.votes, axis=-1)).astype(n.dtype) / n,
-            class_variance=self.m2_probs / n,
+        return uncertainty_from_statistics(
+            self.log_sum_probs - jnp.log(n),
+            -self.sum_neg_entropy / n,
+            (count - jnp.max(self.votes, axis=-1)).astype(n.dtype) / n,
+            self.m2_probs / n,
         )
 
 
@@ -342,11 +342,7 @@ class RegressionSummary(NamedTuple):
           ValueError: if ``samples.shape[1:]`` differs from the summary's shape.
         """
         samples = check_samples(samples)
-        if samples.shape[1:] != self.mean.shape:
-            raise ValueError(
-                f"samples.shape={samples.shape} does not match the summary's shape="
-                f"{self.mean.shape}: expected (t, *{self.mean.shape})"
-            )
+        _check_chunk(samples, "samples", self.mean.shape, "shape")
         samples = samples.astype(self.mean.dtype)
         count, mean, m2 = _merge_moments(
             self.count, self.mean, self.m2, *_chunk_moments(samples)

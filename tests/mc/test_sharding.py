@@ -1,0 +1,109 @@
+"""Tests for MC sampling over a mesh: batch and sample sharding, bitwise against one device."""
+
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh
+
+from jdrop import mc
+
+BATCH, SIZE, HIDDEN, CLASSES = 16, 16, 32, 10  # the LeNet of conftest.py
+
+
+def _programs(lenet, regression_fn, **mesh_kwargs):
+    """The three MC programs (samples, classification, regression) over one mesh."""
+    common = {"num_samples": 12, "chunk_size": 5, **mesh_kwargs}
+    return {
+        "sample": lambda k, p, x, y: mc.sample(lenet, k, p, x, **common),
+        "classification": lambda k, p, x, y: mc.predictive_classification(
+            lenet, k, p, x, **common
+        ),
+        "regression": lambda k, p, x, y: mc.predictive_regression(
+            regression_fn, k, p, x, targets=y, tau=2.0, **common
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def unsharded(lenet, regression_fn, params, images, targets):
+    inputs = (jax.random.key(0), params, images, targets)
+    return {name: jax.jit(f)(*inputs) for name, f in _programs(lenet, regression_fn).items()}
+
+
+@pytest.mark.parametrize("num_devices", [1, 2, 4, 8])
+def test_batch_sharding_is_bitwise_identical_with_one_all_reduce(
+    lenet, regression_fn, collectives, params, images, targets, unsharded, num_devices
+):
+    mesh = Mesh(np.array(jax.devices()[:num_devices]), ("batch",))
+    programs = _programs(lenet, regression_fn, mesh=mesh, batch_axis_name="batch", batch_argnums=1)
+    inputs = (jax.random.key(0), params, images, targets)
+    # Per-example summaries need no communication; the regression's two scalar metrics
+    # (means over all points) share one all-reduce. Nothing gathers the inputs.
+    expected_all_reduces = {"sample": 0, "classification": 0, "regression": 1}
+    for name, function in programs.items():
+        compiled = jax.jit(function).lower(*inputs).compile()
+        result = compiled(*inputs)
+        for got, want in zip(
+            jax.tree.leaves(result), jax.tree.leaves(unsharded[name]), strict=True
+        ):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        ops = collectives(compiled.as_text())
+        assert ops.pop("all-reduce") == expected_all_reduces[name], (name, ops)
+        assert sum(ops.values()) == 0, (name, ops)
+        if num_devices > 1:
+            first = jax.tree.leaves(result)[0]
+            assert len(first.sharding.device_set) == num_devices
+            assert first.sharding.spec[1 if name == "sample" else 0] == "batch"
+
+
+@pytest.mark.parametrize("num_devices", [1, 2, 4, 8])
+def test_sample_sharding_is_bitwise_identical(
+    lenet, lenet_samples, collectives, key, params, images, num_devices
+):
+    mesh = Mesh(np.array(jax.devices()[:num_devices]), ("samples",))
+    run = jax.jit(
+        lambda k, p, x: mc.sample(
+            lenet, k, p, x, num_samples=16, chunk_size=2, mesh=mesh, sample_axis_name="samples"
+        )
+    )
+    out = run(key, params, images)
+    np.testing.assert_array_equal(out, lenet_samples(key, params, images, 16))
+    assert len(out.sharding.device_set) == num_devices
+    ops = collectives(run.lower(key, params, images).compile().as_text())
+    assert sum(ops.values()) == 0, ops
+
+
+def test_two_dimensional_mesh(lenet, lenet_samples, collectives, key, params, images):
+    mesh = Mesh(np.array(jax.devices()).reshape(2, 4), ("samples", "batch"))
+    run = jax.jit(
+        lambda k, p, x: mc.sample(
+            lenet, k, p, x, num_samples=8, chunk_size=2, mesh=mesh,
+            sample_axis_name="samples", batch_axis_name="batch", batch_argnums=1,
+        )
+    )
+    out = run(key, params, images)
+    np.testing.assert_array_equal(out, lenet_samples(key, params, images, 8))
+    assert out.sharding.spec[:2] == ("samples", "batch")
+    ops = collectives(run.lower(key, params, images).compile().as_text())
+    assert sum(ops.values()) == 0, ops
+
+
+def test_bad_mesh_arguments(dropout_fn, key):
+    mesh = Mesh(np.array(jax.devices()[:2]), ("batch",))
+    x = jnp.ones((4, 3))
+    with pytest.raises(ValueError, match="batch_axis_name='batch'"):
+        mc.sample(dropout_fn, key, x, num_samples=2, batch_axis_name="batch")
+    with pytest.raises(ValueError, match="sample_axis_name='nope'"):
+        mc.sample(dropout_fn, key, x, num_samples=2, mesh=mesh, sample_axis_name="nope")
+    with pytest.raises(ValueError, match="batch_axis_name and/or sample_axis_name"):
+        mc.sample(dropout_fn, key, x, num_samples=2, mesh=mesh)
+    with pytest.raises(ValueError, match=r"shape \(3, 3\)"):
+        mc.sample(dropout_fn, key, jnp.ones((3, 3)), num_samples=2, mesh=mesh,
+                  batch_axis_name="batch")
+    with pytest.raises(ValueError, match="batch_argnums"):
+        mc.sample(dropout_fn, key, x, num_samples=2, mesh=mesh, batch_axis_name="batch",
+                  batch_argnums=3)
+    with pytest.raises(TypeError, match="mesh"):
+        mc.sample(dropout_fn, key, x, num_samples=2, mesh="batch", batch_axis_name="batch")
