@@ -55,6 +55,7 @@ PAD = 3  # the largest random translation, in pixels (``shift`` may be 0..PAD)
 # ----------------------------------------------------------------------------- data
 
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Images:
     """Fashion-MNIST as device arrays: a fixed shuffle of the training set split into
@@ -148,20 +149,38 @@ def init_cnn(key, channels: Sequence[int] = (32, 64), hidden: int = 256,
     return params
 
 
-def cnn_apply(params, x, key, hp: Mapping, train: bool, *, block_size: int = 3):
+CONV_OPS = ("conv", "spatial", "block")  # dropout ops after convolutions (rates conv_rate, ...)
+
+
+def conv_ops(hp: Mapping[str, float]) -> tuple[str, ...]:
+    """The convolution-dropout ops (and ``"path"``) whose rate in ``hp`` is non-zero: only
+    those are built into the program (a traced DropBlock rate of 0 still costs its mask)."""
+    ops = [op for op in CONV_OPS if hp.get(f"{op}_rate", 0.0) > 0]
+    return tuple(ops + (["path"] if hp.get("path_rate", 0.0) > 0 else []))
+
+
+def _conv_dropout(keys, h, hp, ops, block_size: int = 3):
+    if "conv" in ops:
+        h = jdrop.dropout(keys[0], h, hp["conv_rate"])
+    if "spatial" in ops:
+        h = jdrop.spatial_dropout(keys[1], h, hp["spatial_rate"])
+    if "block" in ops:
+        h = jdrop.dropblock(keys[2], h, hp["block_rate"], block_size=block_size)
+    return h
+
+
+def cnn_apply(params, x, key, hp: Mapping, train: bool, *, ops: Sequence[str] = CONV_OPS):
     """Logits of the CNN. After each convolution's ReLU, while ``train``: elementwise dropout
     (``conv_rate``), spatial dropout (``spatial_rate``) and DropBlock (``block_rate``); dropout
-    ``hid_rate`` after the dense hidden layer (the LeNet/AlexNet placement). Rates of 0 leave
-    activations unchanged."""
+    ``hid_rate`` after the dense hidden layer (the LeNet/AlexNet placement). Only the ``ops``
+    (see :func:`conv_ops`) are built in; rates of 0 leave activations unchanged."""
     convs, (fc, head) = params[:-2], params[-2:]
     keys = jax.random.split(key, 3 * len(convs) + 1) if train else [None] * (3 * len(convs) + 1)
     h = x
     for i, layer in enumerate(convs):
         h = jax.nn.relu(_conv(h, layer["w"]) + layer["b"])
         if train:
-            h = jdrop.dropout(keys[3 * i], h, hp["conv_rate"])
-            h = jdrop.spatial_dropout(keys[3 * i + 1], h, hp["spatial_rate"])
-            h = jdrop.dropblock(keys[3 * i + 2], h, hp["block_rate"], block_size=block_size)
+            h = _conv_dropout(keys[3 * i:3 * i + 3], h, hp, ops)
         h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
     h = jax.nn.relu(h.reshape(h.shape[0], -1) @ fc["w"] + fc["b"])
     h = _maybe_drop(keys[-1], h, hp["hid_rate"], train)
@@ -202,12 +221,13 @@ def init_resnet(key, blocks: int = 3, widths: Sequence[int] = (16, 32, 64),
     return params
 
 
-def resnet_apply(params, x, key, hp: Mapping, train: bool):
+def resnet_apply(params, x, key, hp: Mapping, train: bool, *,
+                 ops: Sequence[str] = (*CONV_OPS, "path")):
     """Logits of :func:`init_resnet`'s network. While ``train``: stochastic depth
     (``jdrop.drop_path``) on residual branch ``l`` of ``L`` with rate ``path_rate * l / L``
     (the linear rule of Huang et al. 2016), elementwise / spatial dropout / DropBlock
     (``conv_rate`` / ``spatial_rate`` / ``block_rate``) between the two convolutions of each
-    branch, and dropout ``hid_rate`` on the pooled features."""
+    branch, and dropout ``hid_rate`` on the pooled features; only the ``ops`` are built in."""
     blocks = [(s, b, blk) for s, stage in enumerate(params["stages"])
               for b, blk in enumerate(stage)]
     keys = (jax.random.split(key, 4 * len(blocks) + 1) if train
@@ -217,11 +237,9 @@ def resnet_apply(params, x, key, hp: Mapping, train: bool):
         stride = 2 if s > 0 and b == 0 else 1
         r = jax.nn.relu(_conv(h, blk["w1"], stride) + blk["b1"])
         if train:
-            r = jdrop.dropout(keys[4 * i], r, hp["conv_rate"])
-            r = jdrop.spatial_dropout(keys[4 * i + 1], r, hp["spatial_rate"])
-            r = jdrop.dropblock(keys[4 * i + 2], r, hp["block_rate"], block_size=3)
+            r = _conv_dropout(keys[4 * i:4 * i + 3], r, hp, ops)
         r = _conv(r, blk["w2"]) + blk["b2"]
-        if train:
+        if train and "path" in ops:
             r = jdrop.drop_path(keys[4 * i + 3], r, hp["path_rate"] * (i + 1) / len(blocks))
         short = _conv(h, blk["proj"], stride) if "proj" in blk else h
         h = jax.nn.relu(short + r)
@@ -261,6 +279,8 @@ class TrainSpec:
     num_epochs: int  # evaluations (and checkpoints)
     batch_size: int = 100  # examples per step
     momentum: float = 0.9  # SGD momentum
+    schedule: str = "constant"  # learning rate: "constant" or "cosine" (decays to 0 by the end)
+    models_axis: str = "vmap"  # models of an arm: "vmap" (MLPs) or "map" (a loop in the program)
     eval_examples: int = 2_000  # train / test examples of the per-epoch curves
     eval_batch: int = 1_000  # examples per forward pass when evaluating
 
@@ -296,14 +316,27 @@ class Trainer:
     """Compiles the vmapped epoch and evaluation of ``apply_fn`` once per static shape."""
 
     def __init__(self, apply_fn: Callable, data: Images, spec: TrainSpec):
+        if spec.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {spec.schedule!r}")
         self.apply_fn, self.data, self.spec = apply_fn, data, spec
-        self._epoch = jax.jit(jax.vmap(self._one_epoch, in_axes=(0, 0, 0, None)))
-        self._eval = jax.jit(jax.vmap(self._one_eval, in_axes=(0, 0, None)),
-                             static_argnums=(2,))
+        if spec.models_axis == "vmap":
+            epoch_fn = jax.vmap(self._one_epoch, in_axes=(0, 0, 0, None, None))
+            eval_fn = jax.vmap(self._one_eval, in_axes=(0, 0, None, None))
+        elif spec.models_axis == "map":  # convolutions: a vmapped kernel becomes a grouped
+            # convolution, which XLA:CPU runs far slower than a loop of plain ones
+            def epoch_fn(state, hp, keys, epoch, d):
+                return jax.lax.map(lambda a: self._one_epoch(*a, epoch, d), (state, hp, keys))
 
-    def _one_epoch(self, state, hp, key, epoch):
+            def eval_fn(params, hp, d, full):
+                return jax.lax.map(lambda a: self._one_eval(*a, d, full), (params, hp))
+        else:
+            raise ValueError(f"models_axis must be 'vmap' or 'map', got {spec.models_axis!r}")
+        self._epoch = jax.jit(epoch_fn)
+        self._eval = jax.jit(eval_fn, static_argnums=(3,))
+
+    def _one_epoch(self, state, hp, key, epoch, d):
         """``steps_per_epoch`` SGD-momentum steps of one model; returns the new state."""
-        d, s = self.data, self.spec
+        s = self.spec
         n_avail = d.x_train.shape[0]
         num_train = jnp.where(hp["num_train"] > 0, hp["num_train"], n_avail).astype(jnp.int32)
         epoch_key = jax.random.fold_in(key, epoch)
@@ -313,25 +346,31 @@ class Trainer:
             nll = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], -1))
             return nll + _penalty(params, hp)
 
+        total = s.steps_per_epoch * s.num_epochs
+
         def step(carry, i):
             params, velocity = carry
+            lr = hp["lr"]
+            if s.schedule == "cosine":
+                t = (epoch * s.steps_per_epoch + i).astype(jnp.float32) / total
+                lr = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t))
             k_data, k_aug, k_drop = jax.random.split(jax.random.fold_in(epoch_key, i), 3)
             idx = jax.random.randint(k_data, (s.batch_size,), 0, num_train)
             x = translate(k_aug, d.x_train[idx], hp["shift"])
             grads = jax.grad(loss_fn)(params, x, d.y_train[idx], k_drop)
             velocity = jax.tree.map(lambda v, g: s.momentum * v + g, velocity, grads)
-            params = jax.tree.map(lambda p, v: p - hp["lr"] * v, params, velocity)
+            params = jax.tree.map(lambda p, v: p - lr * v, params, velocity)
             return (_max_norm(params, hp["max_norm"]), velocity), None
 
         (params, velocity), _ = jax.lax.scan(step, (state["params"], state["velocity"]),
                                              jnp.arange(s.steps_per_epoch))
         return {"params": params, "velocity": velocity}
 
-    def _one_eval(self, params, hp, full: bool):
+    def _one_eval(self, params, hp, d, full: bool):
         """Train / val / test error and NLL of one model. The train error is measured on the
         first ``eval_examples`` training examples (those a small ``num_train`` trains on);
         val and test on their first ``eval_examples`` unless ``full``."""
-        d, s = self.data, self.spec
+        s = self.spec
         n_tr = jnp.where(hp["num_train"] > 0, hp["num_train"], d.x_train.shape[0])
         k = s.eval_examples
         out = {}
@@ -351,10 +390,11 @@ class Trainer:
         return {"params": params, "velocity": jax.tree.map(jnp.zeros_like, params)}
 
     def epoch(self, state, hp, keys, epoch: int):
-        return self._epoch(state, hp, keys, jnp.asarray(epoch, jnp.int32))
+        # the data are arguments, not constants baked into the program
+        return self._epoch(state, hp, keys, jnp.asarray(epoch, jnp.int32), self.data)
 
     def evaluate(self, params, hp, *, full: bool):
-        return {k: np.asarray(v) for k, v in self._eval(params, hp, full).items()}
+        return {k: np.asarray(v) for k, v in self._eval(params, hp, self.data, full).items()}
 
 
 def _tree_np(tree):
@@ -521,7 +561,7 @@ def strip_curves(arm: Mapping) -> dict:
 
 
 def measure_vmap_speedup(num_models: int = 3, sizes=(784, 128, 128, 10), steps: int = 200,
-                         num_train: int = 5_000, repeats: int = 2) -> dict:
+                         num_train: int = 5_000, repeats: int = 3) -> dict:
     """Seconds to train ``num_models`` MLPs ``steps`` steps as one vmapped program vs a
     Python loop of single-model runs (same compiled step, batch of one model), compile
     excluded (each timed after a warm-up); also the first-call (compile-included) times."""
@@ -599,12 +639,13 @@ def parse_flags(config_module, argv, description: str, check: Callable | None = 
 
 
 def trainer_for(apply_fn: Callable, data: Images, c, *, num_epochs: int | None = None,
-                steps_per_epoch: int | None = None) -> Trainer:
+                steps_per_epoch: int | None = None, models_axis: str = "vmap") -> Trainer:
     """A :class:`Trainer` from an experiment config's ``batch_size``, ``momentum`` (0.9 if
-    absent), ``eval_examples`` and ``num_epochs``; an epoch is one pass over the training
-    set unless ``steps_per_epoch`` is given."""
+    absent), ``schedule``, ``eval_examples`` and ``num_epochs``; an epoch is one pass over
+    the training set unless ``steps_per_epoch`` is given."""
     n = int(data.x_train.shape[0])
     spec = TrainSpec(steps_per_epoch=steps_per_epoch or max(n // c.batch_size, 1),
                      num_epochs=num_epochs or c.num_epochs, batch_size=c.batch_size,
-                     momentum=getattr(c, "momentum", 0.9), eval_examples=c.eval_examples)
+                     momentum=getattr(c, "momentum", 0.9), schedule=c.schedule,
+                     eval_examples=c.eval_examples, models_axis=models_axis)
     return Trainer(apply_fn, data, spec)

@@ -6,8 +6,10 @@ hidden layer (LeNet) or the pooled features (ResNet) only, the AlexNet/LeNet pla
 ``conv`` / ``spatial`` / ``dropblock``: elementwise dropout / spatial dropout / DropBlock
 after the convolutions, *in addition to* the ``fc`` dropout; ``stochastic_depth``
 (ResNet): ``jdrop.drop_path`` on the residual branches, with the ``fc`` dropout. Every arm
-also trains with small random translations and L2. Each arm's seeds are one vmapped
-program; the arms of one network share its compilation (rates are traced). Writes
+also trains with small random translations and L2. Each arm's seeds are one compiled
+program (a ``lax.map`` over seeds: vmapping a convolution over kernels turns it into a
+grouped convolution, slow on XLA:CPU); only the dropout ops an arm uses are built into
+its program (a traced zero rate would still pay for DropBlock's mask). Writes
 ``cnn_placement.json``, ``.md``, ``cnn_placement.png`` and ``arms/*.json``.
 """
 
@@ -60,10 +62,13 @@ def train_and_evaluate(c: configs.Config, workdir) -> dict:
     for name in c.arms:
         net = name.split("_", 1)[0]
         apply_fn, init = networks[net]
-        if net not in trainers:
-            trainers[net] = im.trainer_for(apply_fn, data, c)
-        hypers, seeds = im.grid([arm_hypers(name, c)], c.seeds)
-        arms[name] = im.run_arm(trainers[net], init, name, hypers, seeds, workdir,
+        hp = arm_hypers(name, c)
+        ops = im.conv_ops(hp)  # only the arm's ops are built in: one program per op set
+        if (net, ops) not in trainers:
+            trainers[net, ops] = im.trainer_for(functools.partial(apply_fn, ops=ops), data, c,
+                                                models_axis="map")
+        hypers, seeds = im.grid([hp], c.seeds)
+        arms[name] = im.run_arm(trainers[net, ops], init, name, hypers, seeds, workdir,
                                 progress=c.progress)
     result = {"experiment": "cnn_placement", "config": c.__dict__,
               "num_train": int(data.x_train.shape[0]), "arms": {}}

@@ -25,7 +25,8 @@ class Config:
     num_val: int = 10_000  # validation examples carved from the training set
     num_epochs: int = 30  # passes over the training set
     batch_size: int = 100  # examples per SGD step
-    learning_rate: float = 0.05  # SGD learning rate (constant)
+    learning_rate: float = 0.05  # SGD learning rate (peak)
+    schedule: str = "cosine"  # learning-rate schedule: "cosine" (to 0 at the end) or "constant"
     momentum: float = 0.9  # SGD momentum
     seeds: tuple[int, ...] = (0,)  # one model per seed per sweep point
     eval_examples: int = 2_000  # train / val / test examples of the per-epoch curves

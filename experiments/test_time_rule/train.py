@@ -31,10 +31,10 @@ def _network(name: str, c: configs.Config):
                 {"in_rate": c.mlp_in_rate, "hid_rate": c.mlp_hid_rate,
                  "max_norm": c.max_norm, "lr": c.learning_rate}, c.mlp_epochs)
     if name == "cnn":
-        return (im.cnn_apply, functools.partial(im.init_cnn, channels=c.cnn_channels,
-                                                hidden=c.cnn_hidden),
-                {"conv_rate": c.cnn_conv_rate, "hid_rate": c.cnn_hid_rate,
-                 "lr": c.learning_rate}, c.cnn_epochs)
+        hp = {"conv_rate": c.cnn_conv_rate, "hid_rate": c.cnn_hid_rate, "lr": c.learning_rate}
+        return (functools.partial(im.cnn_apply, ops=im.conv_ops(hp)),
+                functools.partial(im.init_cnn, channels=c.cnn_channels, hidden=c.cnn_hidden),
+                hp, c.cnn_epochs)
     raise ValueError(f"models must be 'mlp' or 'cnn', got {name!r}")
 
 
@@ -91,7 +91,8 @@ def evaluate_model(name, c, data, workdir) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     apply_fn, init_fn, hp, epochs = _network(name, c)
-    trainer = im.trainer_for(apply_fn, data, c, num_epochs=epochs)
+    trainer = im.trainer_for(apply_fn, data, c, num_epochs=epochs,
+                             models_axis="vmap" if name == "mlp" else "map")
     hypers, seeds = im.grid([hp], [c.seed])
     arm = im.run_arm(trainer, init_fn, name, hypers, seeds, workdir, progress=c.progress,
                      save_params=True)
