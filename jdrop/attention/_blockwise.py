@@ -46,6 +46,7 @@ class Blocks:
     block_kv: int
     num_q: int
     num_kv: int
+    per_row: bool = False
 
 
 def choose_blocks(problem: Problem, block_q=None, block_kv=None) -> Blocks:
@@ -56,7 +57,10 @@ def choose_blocks(problem: Problem, block_q=None, block_kv=None) -> Blocks:
         raise ValueError(
             f"block sizes must be positive, got block_q={block_q}, block_kv={block_kv}"
         )
-    return Blocks(bq, bk, -(-problem.q_len // bq), -(-problem.kv_len // bk))
+    # On CPU one (batch, head) row at a time keeps each tile in cache (about 1.7x faster at
+    # L = 1024 here); accelerators take every row of a tile at once.
+    per_row = jax.default_backend() == "cpu" and problem.batch * problem.heads > 1
+    return Blocks(bq, bk, -(-problem.q_len // bq), -(-problem.kv_len // bk), per_row)
 
 
 def _pad(x, axis: int, size: int, value=0):
@@ -88,12 +92,9 @@ def _slice(x, axis: int, index, block: int):
 class _Tile:
     """Computes the scores, probabilities' mask and keep bits of one (q, kv) tile."""
 
-    def __init__(self, problem: Problem, blocks: Blocks, bias, mask, params):
+    def __init__(self, problem: Problem, blocks: Blocks, bias, mask, params, terms):
         self.problem, self.blocks = problem, blocks
-        self.bias, self.mask, self.params = bias, mask, params
-        self.terms = (
-            jnp.asarray(problem.layout.terms(problem.heads)) if params is not None else None
-        )
+        self.bias, self.mask, self.params, self.terms = bias, mask, params, terms
         self.padded_kv = blocks.num_kv * blocks.block_kv != problem.kv_len
 
     def positions(self, qi, kj):
@@ -136,7 +137,7 @@ class _Tile:
         return self.params is not None and self.problem.variant != "dropkey"
 
 
-def _forward(problem: Problem, blocks: Blocks, q, k, v, bias, mask, params):
+def _forward_rows(problem: Problem, blocks: Blocks, q, k, v, bias, mask, params, terms):
     """Returns ``out (B, H, Lq, Dv)`` float32 and the row statistics ``m``, ``1 / l``."""
     b = blocks
     lq, lk = b.num_q * b.block_q, b.num_kv * b.block_kv
@@ -144,7 +145,7 @@ def _forward(problem: Problem, blocks: Blocks, q, k, v, bias, mask, params):
     k_t = _tiles(_pad(k, 2, lk), lk, b.block_kv)
     v_t = _tiles(_pad(v, 2, lk), lk, b.block_kv)
     bias, mask = _pad(_pad(bias, 2, lq), 3, lk), _pad(_pad(mask, 2, lq, False), 3, lk, False)
-    tile = _Tile(problem, blocks, bias, mask, params)
+    tile = _Tile(problem, blocks, bias, mask, params, terms)
     batch, heads = q.shape[:2]
 
     def q_step(_, xs):
@@ -183,8 +184,8 @@ def _forward(problem: Problem, blocks: Blocks, q, k, v, bias, mask, params):
     return out, m, linv
 
 
-def _backward(problem: Problem, blocks: Blocks, res, d_out):
-    q, k, v, bias, mask, params, out, m, linv = res
+def _backward_rows(problem: Problem, blocks: Blocks, res, d_out):
+    q, k, v, bias, mask, params, terms, out, m, linv = res
     b = blocks
     lq, lk = b.num_q * b.block_q, b.num_kv * b.block_kv
     batch, heads = q.shape[:2]
@@ -200,7 +201,7 @@ def _backward(problem: Problem, blocks: Blocks, res, d_out):
 
     bias_p = _pad(_pad(bias, 2, lq), 3, lk)
     mask_p = _pad(_pad(mask, 2, lq, False), 3, lk, False)
-    tile = _Tile(problem, blocks, bias_p, mask_p, params)
+    tile = _Tile(problem, blocks, bias_p, mask_p, params, terms)
     scale = jnp.float32(problem.scale)
 
     def q_step(carry, xs):
@@ -259,6 +260,74 @@ def _backward(problem: Problem, blocks: Blocks, res, d_out):
         db = db.transpose(2, 3, 0, 4, 1, 5).reshape(bb, hb, nq * a, nk * c)
         d_bias = db[:, :, : bias.shape[2], : bias.shape[3]].astype(bias.dtype)
     return dq, dk, dv, d_bias
+
+
+def _terms(problem: Problem, params):
+    return None if params is None else jnp.asarray(problem.layout.terms(problem.heads))
+
+
+def _row(x, r, heads: int):
+    """Row ``r = b * heads + h`` of a 4-D bias/mask (broadcast axes of size 1 stay 1)."""
+    if x is None:
+        return None
+    if x.shape[0] > 1:
+        x = jax.lax.dynamic_index_in_dim(x, r // heads, 0)
+    if x.shape[1] > 1:
+        x = jax.lax.dynamic_index_in_dim(x, r % heads, 1)
+    return x
+
+
+def _rows(x):
+    """``(B, H, ...)`` -> ``(B * H, 1, 1, ...)``: the rows a per-row map iterates over."""
+    return x.reshape((x.shape[0] * x.shape[1], 1, 1) + x.shape[2:])
+
+
+def _unrows(x, batch: int, heads: int):
+    return x.reshape((batch, heads) + x.shape[3:])
+
+
+def _forward(problem: Problem, blocks: Blocks, q, k, v, bias, mask, params):
+    terms = _terms(problem, params)
+    if not blocks.per_row:
+        return _forward_rows(problem, blocks, q, k, v, bias, mask, params, terms)
+    batch, heads = q.shape[:2]
+
+    def row(xs):
+        r, q1, k1, v1, t1 = xs
+        b1, m1 = _row(bias, r, heads), _row(mask, r, heads)
+        return _forward_rows(problem, blocks, q1, k1, v1, b1, m1, params, t1)
+
+    rows = jnp.arange(batch * heads, dtype=jnp.int32)
+    t = None if terms is None else _rows(terms)
+    out, m, linv = jax.lax.map(row, (rows, _rows(q), _rows(k), _rows(v), t))
+    return tuple(_unrows(x, batch, heads) for x in (out, m, linv))
+
+
+def _backward(problem: Problem, blocks: Blocks, res, d_out):
+    q, k, v, bias, mask, params, out, m, linv = res
+    terms = _terms(problem, params)
+    if not blocks.per_row:
+        res = (q, k, v, bias, mask, params, terms, out, m, linv)
+        return _backward_rows(problem, blocks, res, d_out)
+    batch, heads = q.shape[:2]
+
+    def row(xs):
+        r, q1, k1, v1, t1, o1, m1, l1, do1 = xs
+        res1 = (q1, k1, v1, _row(bias, r, heads), _row(mask, r, heads), params, t1, o1, m1, l1)
+        return _backward_rows(problem, blocks, res1, do1)
+
+    rows = jnp.arange(batch * heads, dtype=jnp.int32)
+    t = None if terms is None else _rows(terms)
+    xs = (rows, _rows(q), _rows(k), _rows(v), t, _rows(out), _rows(m), _rows(linv), _rows(d_out))
+    dq, dk, dv, db = jax.lax.map(row, xs)
+    dq, dk, dv = (_unrows(x, batch, heads) for x in (dq, dk, dv))
+    if bias is not None:
+        db = _unrows(db, batch, heads)
+        if bias.shape[0] == 1:
+            db = db.sum(axis=0, keepdims=True)
+        if bias.shape[1] == 1:
+            db = db.sum(axis=1, keepdims=True)
+    return dq, dk, dv, db
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
