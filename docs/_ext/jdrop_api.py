@@ -248,13 +248,14 @@ def _builder_inited(app) -> None:
 
 def _class_signature(app, what, name, obj, options, signature, return_annotation):
     """Flax modules' metaclass ``__call__(*args, **kwargs)`` hides ``__init__``: show it."""
-    if what in ("class", "exception") and signature in (None, "", "(*args: Any, **kwargs: Any)"):
+    hidden = signature in (None, "", "(*args: Any, **kwargs: Any)")
+    if what == "class" and hidden and inspect.isfunction(getattr(obj, "__init__", None)):
         from sphinx.util.inspect import signature as init_signature
         from sphinx.util.inspect import stringify_signature
 
         try:
             init = init_signature(obj.__init__, bound_method=True)
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001 (keep autodoc's own signature)
             return None
         return stringify_signature(init, show_return_annotation=False), None
     return None
