@@ -33,7 +33,7 @@ def figures(experiment: str, pattern: str = "*.png") -> list[pathlib.Path]:
     return sorted(results_dir(experiment).glob(pattern))
 
 
-def show_figures(experiment: str, pattern: str = "*.png", limit: int = 4) -> int:
+def show_figures(experiment: str, pattern: str = "*.png", limit: int = 4) -> None:
     """Display the committed figures of ``experiment``; says so when there are none yet."""
     from IPython.display import Image, display
 
@@ -46,7 +46,6 @@ def show_figures(experiment: str, pattern: str = "*.png", limit: int = 4) -> int
             f"experiments/{experiment}/results/{pattern}: not committed yet "
             f"(run python -m experiments.{experiment})."
         )
-    return len(paths)
 
 
 def markdown_table(header, rows) -> str:
