@@ -1,5 +1,6 @@
 """The Colab notebooks: each runs top to bottom offline (smoke size), and the stored files
-are complete, error-free and in step with ``colab/build_notebooks.py``, which writes them.
+are complete, error-free and in step with their jupytext sources (``colab/NN_name.py``),
+from which ``colab/build_notebooks.py`` builds them.
 
 The execution tests start a ``python3`` kernel per notebook with ``JDROP_SMOKE=1`` (each
 notebook's parameters cell then picks its small configuration), ``JAX_PLATFORMS=cpu`` and
@@ -39,8 +40,15 @@ def test_every_notebook_in_the_folder_is_built():
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_source_is_a_paired_jupytext_percent_script(name):
+    source = (COLAB / name).with_suffix(".py").read_text()
+    assert "#     formats: ipynb,py:percent" in source.split("# ---")[1]
+    assert "\n# %%\n" in source and "\n# %% [markdown]\n" in source
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_stored_notebook_matches_its_builder(name):
-    """The .ipynb holds exactly the cells build_notebooks.py generates (edit them there)."""
+    """The .ipynb holds exactly the cells of its .py source (edit the .py, then rebuild)."""
     stored, built = _stored(name), builder.build(name)
     assert [(c.cell_type, c.source) for c in stored.cells] == [
         (c.cell_type, c.source) for c in built.cells
