@@ -62,15 +62,17 @@ def train_and_evaluate(c: configs.Config, workdir) -> dict:
 
 def markdown(result: dict, c: configs.Config) -> str:
     rows = []
+    several = len(c.seeds) > 1  # a std only over several seeds
     for r in result["sizes"]:
         n, d = r["none"], r["dropout"]
-        rows.append([r["size"], im.pct(n["train_error_mean"]), im.pct(n["test_error_mean"],
-                     n["test_error_std"]), im.pct(d["train_error_mean"]),
-                     im.pct(d["test_error_mean"], d["test_error_std"]),
+        rows.append([r["size"], im.pct(n["train_error_mean"]), im.pct(
+                     n["test_error_mean"], n["test_error_std"] if several else None),
+                     im.pct(d["train_error_mean"]), im.pct(
+                     d["test_error_mean"], d["test_error_std"] if several else None),
                      f"{100 * r['gain']:+.2f}"])
     return "\n".join([
         f"## Data-set size (Fashion-MNIST, 784-{'-'.join(map(str, c.hidden))}-10, "
-        f"{c.num_steps} steps at every size, {len(c.seeds)} seeds)", "",
+        f"{c.num_steps} steps at every size, {len(c.seeds)} seed(s))", "",
         im.markdown_table(["training examples", "no dropout: train %", "no dropout: test %",
                            "dropout: train %", "dropout: test %",
                            "gain (points)"], rows), "",
