@@ -552,6 +552,8 @@ ARM_TITLES = {
 
 def summarize(cfg, isolated: dict, connected: dict, mc: dict | None) -> dict:
     out = {"config": dataclasses.asdict(cfg), "isolated": {}, "connected": {}, "mc": None}
+    isolated = {a: isolated[a] for a in config_lib.ARMS if a in isolated}
+    connected = {a: connected[a] for a in config_lib.CTC_ARMS if a in connected}
     for arm, r in isolated.items():
         out["isolated"][arm] = {k: r[k] for k in ("official_accuracy", "loso_accuracy",
                                                   "loso_std", "loso_fold_accuracy",
