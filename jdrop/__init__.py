@@ -31,6 +31,7 @@ from jdrop._recurrent import locked_dropout as locked_dropout
 from jdrop._recurrent import weight_drop as weight_drop
 from jdrop._recurrent import zoneout as zoneout
 from jdrop._specaugment import spec_augment as spec_augment
+from jdrop._validation import checked as checked
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,7 @@ __all__ = [
     "alpha_dropout",
     "apply_mask",
     "as_key",
+    "checked",
     "concrete_dropout",
     "concrete_dropout_regularizer",
     "drop_path",

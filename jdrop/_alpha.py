@@ -23,7 +23,12 @@ import numpy as np
 
 from jdrop._dropout import spatial_axes
 from jdrop._masks import compute_dtype, keep_mask, mask_shape, maskless_output
-from jdrop._validation import check_float_array, concrete_rate, normalize_axes
+from jdrop._validation import (
+    check_float_array,
+    concrete_rate,
+    normalize_axes,
+    poison_invalid_rate,
+)
 
 __all__ = ["SELU_ALPHA", "SELU_SCALE", "alpha_dropout", "feature_alpha_dropout"]
 
@@ -61,7 +66,8 @@ def alpha_dropout(
     Args:
       key: PRNG key (``None`` allowed when deterministic).
       x: floating-point array.
-      rate: drop probability in ``[0, 1]``.
+      rate: drop probability in ``[0, 1]`` (a traced rate that is NaN or outside it gives
+        NaN everywhere; see :func:`jdrop.checked`).
       broadcast_dims: axes sharing one mask value.
       deterministic: return ``x`` unchanged.
       impl: ``"counter"`` or ``"jax"`` (see :func:`jdrop.keep_mask`).
@@ -93,7 +99,7 @@ def alpha_dropout(
     keep = keep_mask(key, mask_shape(x.shape, dims), rate, impl=impl)
     a, b = _affine(rate, dtype)
     dropped = jnp.where(keep, x.astype(dtype), np.asarray(_ALPHA_PRIME, dtype))
-    return (a * dropped + b).astype(x.dtype)
+    return poison_invalid_rate((a * dropped + b).astype(x.dtype), rate)
 
 
 def feature_alpha_dropout(

@@ -24,9 +24,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import xlogy
 
 from jdrop._masks import compute_dtype, uniform
-from jdrop._validation import check_float_array, concrete_rate, require_key
+from jdrop._validation import (
+    check_float_array,
+    check_int,
+    check_number,
+    concrete_rate,
+    poison_invalid_rate,
+    require_key,
+)
 
 __all__ = ["concrete_dropout", "concrete_dropout_regularizer"]
 
@@ -79,7 +87,8 @@ def concrete_dropout(
     e = np.asarray(eps, dtype)
     logit = jnp.log(p + e) - jnp.log(1 - p + e) + jnp.log(u + e) - jnp.log(1 - u + e)
     drop = jax.nn.sigmoid(logit / np.asarray(temperature, dtype))
-    return (x.astype(dtype) * (1 - drop) / (1 - p)).astype(x.dtype)
+    y = (x.astype(dtype) * (1 - drop) / (1 - p)).astype(x.dtype)
+    return poison_invalid_rate(y, rate, allow_one=False)
 
 
 def concrete_dropout_regularizer(
@@ -100,7 +109,15 @@ def concrete_dropout_regularizer(
       dropout_regularizer: ``2 / (tau * N)`` in the paper.
 
     Returns:
-      A float32 scalar.
+      A float32 scalar. At ``rate == 0`` the entropy term is its limit 0
+      (``0 * log 0 = 0``), so the value is finite; a traced rate that is NaN or outside
+      ``[0, 1)`` gives NaN.
+
+    Raises:
+      ValueError: a concrete ``rate`` outside ``[0, 1)``, or a ``rate`` that is not a
+        scalar (it would broadcast against the penalty); ``input_dim < 1``; negative
+        regularisers.
+      TypeError: bool ``rate``; non-integer ``input_dim``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -109,10 +126,17 @@ def concrete_dropout_regularizer(
       >>> round(float(r), 4)  # 4 / 0.5 + 2 * (2 * 0.5 * log 0.5)
       6.6137
     """
+    concrete_rate(rate, allow_one=False)
+    if jnp.ndim(rate) != 0:
+        raise ValueError(f"rate must be a scalar, got rate.shape={jnp.shape(rate)}")
+    check_int(input_dim, "input_dim", 1)
+    check_number(weight_regularizer, "weight_regularizer", minimum=0)
+    check_number(dropout_regularizer, "dropout_regularizer", minimum=0)
     p = jnp.asarray(rate, jnp.float32)
     squares = sum(
         jnp.sum(jnp.square(w.astype(jnp.float32))) for w in jax.tree_util.tree_leaves(weights)
     )
     weight_term = np.float32(weight_regularizer) * squares / (1 - p)
-    entropy = p * jnp.log(p) + (1 - p) * jnp.log1p(-p)
-    return weight_term + np.float32(dropout_regularizer * input_dim) * entropy
+    entropy = xlogy(p, p) + (1 - p) * jnp.log1p(-p)
+    penalty = weight_term + np.float32(dropout_regularizer * input_dim) * entropy
+    return poison_invalid_rate(penalty, rate, allow_one=False)

@@ -28,7 +28,12 @@ import numpy as np
 
 from jdrop._dropout import spatial_axes
 from jdrop._masks import compute_dtype, keep_mask, maskless_output
-from jdrop._validation import check_float_array, concrete_rate
+from jdrop._validation import (
+    check_float_array,
+    concrete_rate,
+    normalize_axis,
+    poison_invalid_rate,
+)
 
 __all__ = ["dropblock", "dropblock_seed_rate"]
 
@@ -86,6 +91,12 @@ def dropblock(
         raise ValueError(
             f"dropblock expects (batch, *spatial, channels), got x.ndim={x.ndim} ({x.shape})"
         )
+    if batch_axis is None:
+        raise TypeError(
+            "dropblock normalises per example and needs a batch axis: batch_axis must be an "
+            "int, got batch_axis=None (add one with x[None] for a single example)"
+        )
+    batch_axis = normalize_axis(batch_axis, x.ndim, "batch_axis")
     axes = spatial_axes(x.ndim, channel_axis, batch_axis)
     spatial_shape = tuple(x.shape[a] for a in axes)
     if block_size > min(spatial_shape):
@@ -114,4 +125,5 @@ def dropblock(
     kept = jnp.sum(keep, axis=reduce_axes, keepdims=True, dtype=jnp.float32).astype(dtype)
     total = np.asarray(math.prod(x.shape[a] for a in reduce_axes), dtype)
     scale = total / jnp.maximum(kept, np.asarray(1, dtype))
-    return jnp.where(keep, (x.astype(dtype) * scale).astype(x.dtype), jnp.zeros((), x.dtype))
+    y = jnp.where(keep, (x.astype(dtype) * scale).astype(x.dtype), jnp.zeros((), x.dtype))
+    return poison_invalid_rate(y, rate)

@@ -36,7 +36,13 @@ from jdrop._masks import (
     mask_shape,
     maskless_output,
 )
-from jdrop._validation import check_float_array, concrete_rate, normalize_axes, normalize_axis
+from jdrop._validation import (
+    check_float_array,
+    concrete_rate,
+    normalize_axes,
+    normalize_axis,
+    poison_invalid_rate,
+)
 
 __all__ = [
     "apply_mask",
@@ -56,12 +62,17 @@ def _scale(x: jax.Array, factor) -> jax.Array:
 
 
 def weight_scale(x: jax.Array, rate) -> jax.Array:
-    """The weight-scaling rule at test time: ``(1 - rate) * x`` (Srivastava et al. 2014)."""
+    """The weight-scaling rule at test time: ``(1 - rate) * x`` (Srivastava et al. 2014).
+
+    A traced ``rate`` that is NaN or outside ``[0, 1]`` gives NaN everywhere (see
+    :func:`jdrop.checked` to raise instead); an integer ``x`` raises ``TypeError``.
+    """
+    x = check_float_array(x)
     if concrete_rate(rate) is not None:
         keep = np.asarray(np.float32(1) - np.float32(rate), compute_dtype(x.dtype))
     else:
         keep = 1 - jax.lax.stop_gradient(jnp.asarray(rate)).astype(compute_dtype(x.dtype))
-    return _scale(x, keep)
+    return poison_invalid_rate(_scale(x, keep), rate)
 
 
 def apply_mask(x, keep, rate, *, inverted: bool = True) -> jax.Array:
@@ -85,8 +96,19 @@ def apply_mask(x, keep, rate, *, inverted: bool = True) -> jax.Array:
       Array([2., 0.], dtype=float32)
     """
     x = check_float_array(x)
+    keep = jnp.asarray(keep)
+    if keep.dtype != jnp.bool_:
+        raise TypeError(f"keep must be a boolean mask, got keep.dtype={keep.dtype}")
+    try:
+        shape = jnp.broadcast_shapes(keep.shape, x.shape)
+    except ValueError:
+        shape = None
+    if shape != x.shape:
+        raise ValueError(
+            f"keep must be broadcastable to x.shape={x.shape}, got keep.shape={keep.shape}"
+        )
     kept = _scale(x, keep_scale(rate, compute_dtype(x.dtype))) if inverted else x
-    return jnp.where(keep, kept, jnp.zeros((), x.dtype))
+    return poison_invalid_rate(jnp.where(keep, kept, jnp.zeros((), x.dtype)), rate)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -131,7 +153,8 @@ def dropout(
         when ``deterministic``.
       x: floating-point array (float32, bfloat16, float16, ...); the output has its dtype.
       rate: drop probability (not the keep probability!) in ``[0, 1]``, a Python float or a
-        traced scalar. No gradient flows into it.
+        traced scalar. No gradient flows into it. A traced rate that is NaN or outside
+        ``[0, 1]`` makes the whole output NaN (wrap with :func:`jdrop.checked` to raise).
       broadcast_dims: axes along which one mask value is shared (e.g. the time axis).
       deterministic: inference mode: return ``x`` (or ``(1 - rate) * x`` if not inverted).
       inverted: scale while training (default) rather than at test.
@@ -145,7 +168,7 @@ def dropout(
     Raises:
       ValueError: concrete ``rate`` outside ``[0, 1]`` or NaN; ``broadcast_dims`` out of
         range; missing ``key`` while not deterministic.
-      TypeError: integer or bool ``x``; malformed ``key``.
+      TypeError: integer or bool ``x``; bool ``rate``; malformed ``key``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -171,7 +194,8 @@ def dropout(
     shape = mask_shape(x.shape, dims)
     if regenerate_mask and impl == "counter" and inverted:
         plan = jax.tree.map(jnp.asarray, mask_plan(key, rate))
-        return _regenerating_dropout(shape, plan, keep_scale(rate, compute_dtype(x.dtype)), x)
+        y = _regenerating_dropout(shape, plan, keep_scale(rate, compute_dtype(x.dtype)), x)
+        return poison_invalid_rate(y, rate)
     keep = keep_mask(key, shape, rate, impl=impl)
     return apply_mask(x, keep, rate, inverted=inverted)
 

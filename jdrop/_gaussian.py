@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jdrop._masks import compute_dtype, maskless_output, normal
-from jdrop._validation import check_float_array, concrete_rate
+from jdrop._validation import check_float_array, concrete_rate, poison_invalid_rate
 
 __all__ = ["gaussian_dropout"]
 
@@ -29,7 +29,8 @@ def gaussian_dropout(key, x, rate, *, deterministic: bool = False) -> jax.Array:
       key: PRNG key (``None`` allowed when deterministic).
       x: floating-point array.
       rate: the Bernoulli drop probability being matched, in ``[0, 1)`` (``rate == 1``
-        would need infinite variance).
+        would need infinite variance). A traced rate that is NaN or outside ``[0, 1)``
+        gives NaN everywhere (see :func:`jdrop.checked`).
       deterministic: return ``x`` unchanged.
 
     Returns:
@@ -58,4 +59,5 @@ def gaussian_dropout(key, x, rate, *, deterministic: bool = False) -> jax.Array:
     rate = jax.lax.stop_gradient(jnp.asarray(rate)).astype(dtype)
     sigma = jnp.sqrt(rate / (1 - rate))
     noise = np.asarray(1, dtype) + sigma * normal(key, x.shape, dtype)
-    return (x.astype(dtype) * noise).astype(x.dtype)
+    y = (x.astype(dtype) * noise).astype(x.dtype)
+    return poison_invalid_rate(y, rate, allow_one=False)

@@ -28,7 +28,13 @@ import jax.numpy as jnp
 from jdrop._dropout import apply_mask, dropconnect, dropout
 from jdrop._keys import as_key
 from jdrop._masks import compute_dtype, keep_mask
-from jdrop._validation import check_float_array, concrete_rate, normalize_axis, require_key
+from jdrop._validation import (
+    check_float_array,
+    concrete_rate,
+    normalize_axis,
+    poison_invalid_rate,
+    require_key,
+)
 
 __all__ = ["embedding_dropout", "locked_dropout", "weight_drop", "zoneout"]
 
@@ -168,10 +174,11 @@ def zoneout(
     if deterministic:
         dtype = compute_dtype(h_new.dtype)
         r = jax.lax.stop_gradient(jnp.asarray(rate)).astype(dtype)
-        return (r * h_prev.astype(dtype) + (1 - r) * h_new.astype(dtype)).astype(h_new.dtype)
+        h = (r * h_prev.astype(dtype) + (1 - r) * h_new.astype(dtype)).astype(h_new.dtype)
+        return poison_invalid_rate(h, rate)
     require_key(key, deterministic, "zoneout")
     update = keep_mask(key, h_new.shape, rate, impl=impl)
-    return jnp.where(update, h_new, h_prev)
+    return poison_invalid_rate(jnp.where(update, h_new, h_prev), rate)
 
 
 def _is_matrix(path, leaf) -> bool:

@@ -12,6 +12,8 @@ it (:func:`concrete_rate`, ``allow_traced=True``) or refuse it with a message th
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
 import operator
 from collections.abc import Callable, Sequence
@@ -19,9 +21,11 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
 
 __all__ = [
     "ArgumentTypeError",
+    "checked",
     "check_callable",
     "check_choice",
     "check_float_array",
@@ -32,6 +36,7 @@ __all__ = [
     "is_concrete",
     "normalize_axes",
     "normalize_axis",
+    "poison_invalid_rate",
     "require_key",
 ]
 
@@ -177,6 +182,10 @@ def concrete_rate(rate, name: str = "rate", *, allow_one: bool = True) -> float 
       >>> concrete_rate(0.25)
       0.25
     """
+    if isinstance(rate, bool | np.bool_) or getattr(rate, "dtype", None) == np.bool_:
+        raise ArgumentTypeError(
+            f"{name} must be a real number in [0, 1], got a bool {name}={rate!r}"
+        )
     if not is_concrete(rate):
         return None
     array = np.asarray(rate)
@@ -254,6 +263,10 @@ def normalize_axes(axes: Sequence[int] | int, ndim: int, name: str) -> tuple[int
     """Normalises a tuple of axes (duplicates are an error)."""
     if isinstance(axes, int | np.integer):
         axes = (axes,)
+    if isinstance(axes, str) or not isinstance(axes, Sequence | np.ndarray | set | frozenset):
+        raise TypeError(
+            f"{name} must be an int or a sequence of ints (() for none), got {name}={axes!r}"
+        )
     out = tuple(normalize_axis(a, ndim, name) for a in axes)
     if len(set(out)) != len(out):
         raise ValueError(f"{name} has repeated axes: {name}={tuple(axes)}")
@@ -267,3 +280,68 @@ def require_key(key, deterministic: bool, function: str):
             f"{function} needs a PRNG key while training: pass key=jax.random.key(seed) "
             "(or a key split from one), or set deterministic=True for inference."
         )
+
+
+_CHECKIFY_RATES = contextvars.ContextVar("jdrop_checkify_rates", default=False)
+
+
+def poison_invalid_rate(y, rate, name: str = "rate", *, allow_one: bool = True):
+    """``y``, or NaN everywhere when a traced ``rate`` is NaN or outside ``[0, 1]``.
+
+    A traced rate cannot be checked while tracing, so an invalid one makes every element
+    of the op's output NaN (never a plausible result). Under :func:`checked` it also
+    raises a ``checkify`` error naming ``name``. Concrete rates are returned unchanged
+    (they were checked by :func:`concrete_rate`).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> jax.jit(lambda r: poison_invalid_rate(jnp.ones(2), r))(1.5)
+      Array([nan, nan], dtype=float32)
+    """
+    if is_concrete(rate):
+        return y
+    r = jax.lax.stop_gradient(jnp.asarray(rate)).astype(jnp.float32)
+    ok = (r >= 0) & ((r <= 1) if allow_one else (r < 1))
+    if _CHECKIFY_RATES.get():
+        interval = "[0, 1]" if allow_one else "[0, 1)"
+        checkify.check(jnp.all(ok), f"{name} must be in {interval}, got {name}={{r}}", r=r)
+    y = jnp.asarray(y)
+    return jnp.where(ok, y, jnp.asarray(jnp.nan, y.dtype))
+
+
+def checked(fn: Callable, errors=checkify.user_checks) -> Callable:
+    """``jax.experimental.checkify.checkify(fn)`` that also checks jdrop's traced rates.
+
+    Inside ``fn`` every jdrop op given a traced rate that is NaN or outside its interval
+    raises a checkify error naming the argument (instead of only poisoning its output
+    with NaN). Pass the un-jitted ``fn`` (jit the result): a function jitted before
+    wrapping reuses its cached, unchecked trace.
+
+    Args:
+      fn: the function to check.
+      errors: checkify's error set (``checkify.user_checks`` by default; add
+        ``checkify.float_checks`` etc. as needed).
+
+    Returns:
+      ``checked_fn(*args, **kwargs) -> (error, out)``, as ``checkify.checkify``; call
+      ``error.throw()`` to raise.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jdrop
+      >>> f = jdrop.checked(lambda r: jdrop.dropout(jax.random.key(0), jnp.ones(4), r))
+      >>> err, y = jax.jit(f)(1.5)
+      >>> err.get()  # doctest: +ELLIPSIS
+      'rate must be in [0, 1], got rate=1.5...'
+    """
+    check_callable(fn, "fn")
+
+    @functools.wraps(fn)
+    def with_rate_checks(*args, **kwargs):
+        token = _CHECKIFY_RATES.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _CHECKIFY_RATES.reset(token)
+
+    return checkify.checkify(with_rate_checks, errors=errors)

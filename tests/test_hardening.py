@@ -120,3 +120,159 @@ def test_counter_bits_block_form_matches_reference():
     got = counter_bits(jnp.asarray(words), jnp.asarray(lo), jnp.asarray(hi))
     np.testing.assert_array_equal(np.asarray(got),
                                   [_np_bits(words, a, b) for a, b in zip(lo, hi, strict=True)])
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Bool rates are refused; traced invalid rates poison the output; jdrop.checked raises.
+
+KEY = jax.random.key(0)
+X4 = jnp.ones((2, 6, 6, 3))
+
+# every op taking a rate, as f(rate) on a valid input
+OPS = {
+    "dropout": lambda r: jdrop.dropout(KEY, X4, r),
+    "dropout_regenerate": lambda r: jdrop.dropout(KEY, X4, r, regenerate_mask=True),
+    "dropout_jax_impl": lambda r: jdrop.dropout(KEY, X4, r, impl="jax"),
+    "alpha_dropout": lambda r: jdrop.alpha_dropout(KEY, X4, r),
+    "feature_alpha_dropout": lambda r: jdrop.feature_alpha_dropout(KEY, X4, r),
+    "gaussian_dropout": lambda r: jdrop.gaussian_dropout(KEY, X4, r),
+    "dropblock": lambda r: jdrop.dropblock(KEY, X4, r, block_size=3),
+    "weight_scale": lambda r: jdrop.weight_scale(X4, r),
+    "spatial_dropout": lambda r: jdrop.spatial_dropout(KEY, X4, r),
+    "drop_path": lambda r: jdrop.drop_path(KEY, X4, r),
+    "dropconnect": lambda r: jdrop.dropconnect(KEY, X4, r),
+    "locked_dropout": lambda r: jdrop.locked_dropout(KEY, X4[0], r),
+    "embedding_dropout": lambda r: jdrop.embedding_dropout(
+        KEY, jnp.array([0, 2, 1]), jnp.ones((4, 3)), r),
+    "zoneout": lambda r: jdrop.zoneout(KEY, X4, X4 * 2, r),
+    "zoneout_test": lambda r: jdrop.zoneout(None, X4, X4 * 2, r, deterministic=True),
+    "weight_drop": lambda r: jdrop.weight_drop(KEY, {"w": jnp.ones((3, 3))}, r)["w"],
+    "concrete_dropout": lambda r: jdrop.concrete_dropout(KEY, X4, r),
+    "apply_mask": lambda r: jdrop.apply_mask(X4, jnp.ones(X4.shape, bool), r),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("rate", [True, False, np.bool_(True)])
+def test_bool_rate_refused(name, rate):
+    with pytest.raises(TypeError, match="rate"):
+        OPS[name](rate)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_traced_bool_rate_refused(name):
+    with pytest.raises(TypeError, match="rate"):
+        jax.jit(OPS[name])(jnp.bool_(True))
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan"), float("inf")])
+def test_traced_invalid_rate_poisons_with_nan(name, rate):
+    out = np.asarray(jax.jit(OPS[name])(np.float32(rate)))
+    assert np.isnan(out).all(), (name, rate)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_traced_valid_rate_matches_concrete(name):
+    rate = 0.3
+    traced, concrete = np.asarray(jax.jit(OPS[name])(np.float32(rate))), np.asarray(OPS[name](rate))
+    if name in ("concrete_dropout", "gaussian_dropout", "alpha_dropout", "feature_alpha_dropout"):
+        np.testing.assert_allclose(traced, concrete, rtol=1e-5, atol=1e-6)  # XLA reassociates
+    else:
+        np.testing.assert_array_equal(traced, concrete)
+
+
+def test_gaussian_and_concrete_traced_rate_one_poisons():
+    for fn in (OPS["gaussian_dropout"], OPS["concrete_dropout"]):
+        assert np.isnan(np.asarray(jax.jit(fn)(np.float32(1.0)))).all()
+
+
+@pytest.mark.parametrize("name", ["dropout", "alpha_dropout", "dropblock", "weight_scale",
+                                  "gaussian_dropout", "zoneout"])
+def test_checked_raises_on_invalid_traced_rate(name):
+    checked = jax.jit(jdrop.checked(OPS[name]))
+    err, _ = checked(np.float32(1.5))
+    assert "rate must be in" in err.get() and "1.5" in err.get()
+    with pytest.raises(Exception, match="rate must be in"):
+        err.throw()
+    err, out = checked(np.float32(0.25))
+    assert err.get() is None
+    np.testing.assert_allclose(np.asarray(out), np.asarray(OPS[name](0.25)), rtol=1e-5, atol=1e-6)
+
+
+def test_plain_jit_without_checked_does_not_raise():
+    """Without jdrop.checked the ops never call checkify.check (which would fail to trace)."""
+    assert np.isnan(np.asarray(jax.jit(OPS["dropout"])(np.float32(2.0)))).all()
+
+
+@pytest.mark.parametrize("make", [
+    lambda r: jdrop.nn.Dropout(r), lambda r: jdrop.nn.SpatialDropout(r),
+    lambda r: jdrop.nn.AlphaDropout(r), lambda r: jdrop.nn.GaussianDropout(r),
+    lambda r: jdrop.nn.DropPath(r), lambda r: jdrop.nn.DropBlock(r),
+])
+def test_layers_refuse_bool_rate(make):
+    with pytest.raises(TypeError, match="rate"):
+        make(True)
+
+
+def test_dropconnect_dense_refuses_bool_rate_and_integer_x():
+    from flax import nnx
+
+    with pytest.raises(TypeError, match="rate"):
+        jdrop.nn.DropConnectDense(3, 2, True, rngs=nnx.Rngs(0))
+    layer = jdrop.nn.DropConnectDense(3, 2, 0.5, rngs=nnx.Rngs(0))
+    with pytest.raises(TypeError, match="x.dtype"):
+        layer(jnp.ones((4, 3), jnp.int32), key=KEY)
+    with pytest.raises(TypeError, match="x.dtype"):
+        layer(jnp.ones((4, 3), jnp.int32), deterministic=True)
+
+
+# ---------------------------------------------------------------------------------------
+# 4. Arguments that used to fail without naming themselves, or not at all.
+
+
+def test_weight_scale_integer_x_refused():
+    with pytest.raises(TypeError, match="dtype"):
+        jdrop.weight_scale(jnp.ones(3, jnp.int32), 0.5)
+
+
+def test_broadcast_dims_none_names_argument():
+    for fn in (jdrop.dropout, jdrop.alpha_dropout):
+        with pytest.raises(TypeError, match="broadcast_dims"):
+            fn(KEY, X4, 0.5, broadcast_dims=None)
+
+
+def test_dropblock_batch_axis_none_names_argument():
+    with pytest.raises(TypeError, match="batch_axis"):
+        jdrop.dropblock(KEY, X4, 0.5, block_size=3, batch_axis=None)
+
+
+@pytest.mark.parametrize("keep_shape", [(2, 6, 6, 4), (7,), (2, 6, 6, 3, 1)])
+def test_apply_mask_wrong_keep_shape_names_argument(keep_shape):
+    with pytest.raises(ValueError, match="keep"):
+        jdrop.apply_mask(X4, jnp.ones(keep_shape, bool), 0.5)
+
+
+def test_apply_mask_non_bool_keep_refused():
+    with pytest.raises(TypeError, match="keep"):
+        jdrop.apply_mask(X4, jnp.ones(X4.shape), 0.5)
+
+
+def test_concrete_dropout_regularizer_validates():
+    kwargs = dict(input_dim=2, weight_regularizer=1.0, dropout_regularizer=1.0)
+    w = jnp.ones((2, 2))
+    # rate 0: the entropy term's limit (0 log 0 = 0), finite: 4 / 1 + 0
+    assert float(jdrop.concrete_dropout_regularizer(0.0, w, **kwargs)) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="rate"):
+        jdrop.concrete_dropout_regularizer(1.0, w, **kwargs)
+    with pytest.raises(ValueError, match="rate"):
+        jdrop.concrete_dropout_regularizer(jnp.array([0.1, 0.2]), w, **kwargs)
+    with pytest.raises(TypeError, match="rate"):
+        jdrop.concrete_dropout_regularizer(True, w, **kwargs)
+    with pytest.raises(ValueError, match="input_dim"):
+        jdrop.concrete_dropout_regularizer(0.1, w, **{**kwargs, "input_dim": 0})
+    with pytest.raises(ValueError, match="weight_regularizer"):
+        jdrop.concrete_dropout_regularizer(0.1, w, **{**kwargs, "weight_regularizer": -1.0})
+    traced = jax.jit(lambda r: jdrop.concrete_dropout_regularizer(r, w, **kwargs))
+    assert np.isnan(float(traced(np.float32(1.5))))
+    assert float(traced(np.float32(0.5))) == pytest.approx(6.6137, abs=1e-4)

@@ -472,6 +472,12 @@ class DropConnectDense(StochasticModule):
 
     def __call__(self, x, *, key=None, deterministic=None):
         """``x @ W'`` with a fresh DropConnect mask from ``key``; or ``x @ W`` in inference."""
+        x = jnp.asarray(x)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(
+                "DropConnectDense: x must have a floating dtype (an integer matmul would "
+                f"truncate the weights), got x.dtype={x.dtype}"
+            )
         key = training_key(self, key, deterministic)
         kernel = dropconnect(key, self.kernel[...], self.rate, deterministic=key is None)
         y = jnp.matmul(x, kernel.astype(x.dtype))
