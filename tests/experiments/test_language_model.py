@@ -80,8 +80,22 @@ def test_readme_table_matches_committed_results():
     saved = json.loads((RESULTS / "language_model.json").read_text())
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Language models where dropout wins", 1)[1].split("\n## ", 1)[0]
-    rows = dict(re.findall(r"^\| `(\w+)` \|[^|]*\|[^|]*\| ([0-9.]+) \|", section, re.M))
+    arms_table, mc_table = section.split("| MC dropout (validation) |", 1)
+    rows = dict(re.findall(r"^\| `(\w+)` \|[^|]*\|[^|]*\| ([0-9.]+) \|", arms_table, re.M))
     assert rows, "no arm rows in the README's language-model table"
     for arm, value in rows.items():
         assert float(value) == pytest.approx(saved["val_loss"][arm], abs=5e-5), arm
     assert set(rows) == set(saved["val_loss"])
+    mc = re.findall(r"^\| `(\w+)` \|[^|]*\|[^|]*\| ([0-9.]+) \| ([0-9.]+) \|", mc_table, re.M)
+    assert len(mc) == len(saved["mc"])
+    for arm, deterministic, averaged in mc:
+        assert float(deterministic) == pytest.approx(saved["mc"][arm]["deterministic_loss"],
+                                                     abs=5e-5)
+        assert float(averaged) == pytest.approx(saved["mc"][arm]["mc_loss"], abs=5e-5)
+
+
+def test_notebook_4_quotes_the_committed_table():
+    saved = json.loads((RESULTS / "language_model.json").read_text())
+    source = (ROOT / "colab" / "04_rnn_language_model.py").read_text()
+    for arm, value in saved["val_loss"].items():
+        assert re.search(rf"^# \| `{arm}` \|[^|]*\| {value:.4f} \|", source, re.M), arm
