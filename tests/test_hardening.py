@@ -276,3 +276,47 @@ def test_concrete_dropout_regularizer_validates():
     traced = jax.jit(lambda r: jdrop.concrete_dropout_regularizer(r, w, **kwargs))
     assert np.isnan(float(traced(np.float32(1.5))))
     assert float(traced(np.float32(0.5))) == pytest.approx(6.6137, abs=1e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Uncertainty: NaN logits never read as certainty.
+
+
+def _logits_with_one_nan_sample():
+    logits = jax.random.normal(jax.random.key(1), (10, 3, 4))
+    return logits.at[4, 1, 2].set(jnp.nan)  # one NaN in one sample of example 1
+
+
+@pytest.mark.parametrize("metric", ["predictive_entropy", "expected_entropy",
+                                    "mutual_information", "variation_ratio"])
+def test_nan_logits_propagate(metric):
+    from jdrop import uncertainty
+
+    out = np.asarray(getattr(uncertainty, metric)(_logits_with_one_nan_sample(),
+                                                  from_logits=True))
+    assert np.isnan(out[1]), metric
+    assert np.isfinite(out[[0, 2]]).all(), metric
+
+
+def test_nan_logits_propagate_classification_uncertainty_and_streaming():
+    from jdrop import uncertainty
+
+    logits = _logits_with_one_nan_sample()
+    one_shot = uncertainty.classification_uncertainty(logits, from_logits=True)
+    summary = uncertainty.ClassificationSummary.init(3, 4)
+    streamed = summary.update(logits[:5], from_logits=True).update(
+        logits[5:], from_logits=True).finalize()
+    for result in (one_shot, streamed):
+        for field in ("predictive_entropy", "expected_entropy", "mutual_information",
+                      "variation_ratio"):
+            value = np.asarray(getattr(result, field))
+            assert np.isnan(value[1]) and np.isfinite(value[[0, 2]]).all(), field
+
+
+def test_entropy_of_certain_prediction_stays_zero_and_finite_gradient():
+    from jdrop import uncertainty
+
+    log_probs = jnp.log(jnp.array([[[1.0, 0.0, 0.0]]] * 3))
+    assert float(uncertainty.predictive_entropy(log_probs)[0]) == 0.0
+    grad = jax.grad(lambda lp: uncertainty.expected_entropy(lp).sum())(log_probs)
+    assert np.isfinite(np.asarray(grad)).all()

@@ -48,8 +48,8 @@ __all__ = [
 
 
 def entropy_from_log_probs(log_p: jax.Array, axis: int = -1) -> jax.Array:
-    """-sum p log p from log p, with 0 log 0 = 0 and NaN-free gradients."""
-    finite = log_p > -jnp.inf
+    """-sum p log p from log p, with 0 log 0 = 0 and NaN-free gradients; NaN propagates."""
+    finite = log_p != -jnp.inf  # True for NaN: a NaN log-probability gives a NaN entropy
     safe = jnp.where(finite, log_p, 0)
     return -jnp.sum(jnp.where(finite, jnp.exp(safe) * safe, 0), axis=axis)
 
@@ -236,7 +236,13 @@ def mutual_information(log_probs, *, from_logits: bool = False) -> jax.Array:
 def _variation_ratio(log_probs):
     num_samples = log_probs.shape[0]
     others = num_samples - jnp.max(vote_counts(log_probs), axis=-1)  # Exact integer count.
-    return others.astype(log_probs.dtype) / num_samples
+    ratio = others.astype(log_probs.dtype) / num_samples
+    return _nan_where_nan(ratio, jnp.any(jnp.isnan(log_probs), axis=(0, -1)))
+
+
+def _nan_where_nan(value, is_nan):
+    """``value`` with NaN where ``is_nan``: a NaN input never reads as certainty."""
+    return jnp.where(is_nan, jnp.asarray(jnp.nan, value.dtype), value)
 
 
 def variation_ratio(log_probs, *, from_logits: bool = False) -> jax.Array:
@@ -368,7 +374,7 @@ def uncertainty_from_statistics(
         predictive_entropy=total,
         expected_entropy=expected_entropy,
         mutual_information=jnp.maximum(total - expected_entropy, 0),
-        variation_ratio=variation_ratio,
+        variation_ratio=_nan_where_nan(variation_ratio, jnp.any(jnp.isnan(mean_lp), axis=-1)),
         class_variance=class_variance,
     )
 
