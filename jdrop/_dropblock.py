@@ -1,12 +1,18 @@
 """DropBlock: dropout of contiguous regions of convolutional feature maps.
 
-Block seeds are drawn with probability
+Block seeds are drawn with probability ``gamma`` over the positions where a whole block
+fits (``d`` spatial axes), and every seed is grown into a ``block_size**d`` block (a
+max-pool of the seeds). A position covered by ``n(p)`` possible seeds is dropped with
+probability ``1 - (1 - gamma)**n(p)``, so ``gamma`` is solved (bisection) from
 
-    gamma = rate / block_size**d * prod_i size_i / prod_i (size_i - block_size + 1)
+    mean_p (1 - gamma)**n(p) = 1 - rate,
 
-over the positions where a whole block fits (``d`` spatial axes), every seed is grown
-into a ``block_size**d`` block (a max-pool of the seeds), and the kept activations are
-rescaled by the realised keep fraction of each example:
+which makes the expected dropped fraction exactly ``rate``, block overlaps and borders
+included, for every ``rate`` in ``[0, 1]`` (``rate == 1`` drops everything, concrete or
+traced). The paper's closed form ``rate / block_size**d * prod size / prod (size -
+block_size + 1)`` (:func:`dropblock_seed_rate`) ignores overlaps and drops less (0.39
+for a target 0.5 on 16 x 16 maps with 3 x 3 blocks). The kept activations are rescaled by
+the realised keep fraction of each example:
 
     y = x * M * count(M) / sum(M).
 
@@ -20,6 +26,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -31,15 +38,66 @@ from jdrop._masks import compute_dtype, keep_mask, maskless_output
 from jdrop._validation import (
     check_float_array,
     concrete_rate,
+    is_concrete,
     normalize_axis,
     poison_invalid_rate,
 )
 
-__all__ = ["dropblock", "dropblock_seed_rate"]
+__all__ = ["dropblock", "dropblock_gamma", "dropblock_seed_rate"]
+
+_BISECTION_STEPS = 40
+
+
+def _coverage(spatial_shape, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``n(p)`` (valid seeds whose block covers ``p``) and their frequencies."""
+    per_axis = []
+    for size in spatial_shape:
+        p = np.arange(size)
+        per_axis.append(np.minimum(p, size - block_size) - np.maximum(0, p - block_size + 1) + 1)
+    counts = functools.reduce(np.multiply.outer, per_axis).ravel()
+    values, freq = np.unique(counts, return_counts=True)
+    return values.astype(np.float64), freq / counts.size
+
+
+def dropblock_gamma(rate, spatial_shape, block_size: int):
+    """The seed probability whose blocks drop exactly ``rate`` of a map in expectation.
+
+    Solves ``mean_p (1 - gamma)**n(p) = 1 - rate`` by bisection (see the module
+    docstring); a Python float for a concrete ``rate``, a float32 array for a traced one.
+
+    Examples:
+      >>> round(dropblock_gamma(0.5, (16, 16), 3), 4)
+      0.1011
+      >>> dropblock_gamma(1.0, (16, 16), 3)
+      1.0
+    """
+    values, freq = _coverage(spatial_shape, block_size)
+    if is_concrete(rate):
+        target = 1.0 - float(rate)
+        lo, hi = 0.0, 1.0  # bisection on q = 1 - gamma: mean q**n is increasing in q
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if float(np.sum(freq * mid**values)) < target else (lo, mid)
+        return 1.0 if rate >= 1 else 1.0 - 0.5 * (lo + hi)
+    rate32 = jax.lax.stop_gradient(jnp.asarray(rate)).astype(jnp.float32)
+    values32, freq32 = jnp.asarray(values, jnp.float32), jnp.asarray(freq, jnp.float32)
+
+    def step(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        below = jnp.sum(freq32 * mid**values32) < 1 - rate32
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, _BISECTION_STEPS, step,
+                               (jnp.float32(0), jnp.float32(1)))
+    return jnp.where(rate32 >= 1, jnp.float32(1), jnp.clip(1 - 0.5 * (lo + hi), 0, 1))
 
 
 def dropblock_seed_rate(rate, spatial_shape, block_size: int):
-    """``gamma``, the per-position seed probability that drops about ``rate`` of a map."""
+    """The paper's closed-form ``gamma`` (ignores block overlaps: drops less than ``rate``).
+
+    Kept for reference and comparison; :func:`dropblock` uses :func:`dropblock_gamma`.
+    """
     valid = math.prod(s - block_size + 1 for s in spatial_shape)
     return rate / block_size ** len(spatial_shape) * math.prod(spatial_shape) / valid
 
@@ -60,7 +118,9 @@ def dropblock(
     Args:
       key: PRNG key (``None`` allowed when deterministic).
       x: ``(batch, *spatial, channels)`` floating-point array, 1 to 3 spatial axes.
-      rate: the target fraction of dropped activations, in ``[0, 1]``.
+      rate: the expected fraction of dropped activations, in ``[0, 1]`` (exact in
+        expectation, overlaps and borders included; a traced rate that is NaN or outside
+        ``[0, 1]`` gives NaN everywhere).
       block_size: side of a block; at most the smallest spatial size.
       channel_axis: the channel axis (default last).
       batch_axis: the batch axis.
@@ -106,11 +166,7 @@ def dropblock(
     out = maskless_output(key, x, rate_value, deterministic=deterministic, function="dropblock")
     if out is not None:
         return out
-    if rate_value is not None:
-        gamma = min(dropblock_seed_rate(rate_value, spatial_shape, block_size), 1.0)
-    else:
-        rate32 = jax.lax.stop_gradient(jnp.asarray(rate)).astype(jnp.float32)
-        gamma = jnp.clip(dropblock_seed_rate(rate32, spatial_shape, block_size), 0.0, 1.0)
+    gamma = dropblock_gamma(rate, spatial_shape, block_size)
     seeds = ~keep_mask(key, x.shape, gamma, impl=impl)
     for axis in axes:  # a seed only where the whole block fits
         position = jax.lax.broadcasted_iota(jnp.int32, x.shape, axis)

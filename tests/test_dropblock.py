@@ -25,9 +25,9 @@ def test_dropped_regions_are_unions_of_full_blocks(key):
 
 @pytest.mark.parametrize("rate", [0.05, 0.1])
 def test_dropped_fraction_near_rate(key, rate):
-    """Gamma ignores block overlap, so the realised fraction is a bit below `rate`."""
+    """Gamma accounts for block overlap and borders: the realised fraction is `rate`."""
     y = np.asarray(jdrop.dropblock(key, jnp.ones((64, 32, 32, 8)), rate, block_size=5))
-    assert 0.75 * rate < (y == 0).mean() <= 1.02 * rate
+    assert 0.9 * rate < (y == 0).mean() <= 1.1 * rate
 
 
 def test_per_example_normalisation_keeps_the_sum(key):

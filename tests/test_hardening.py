@@ -320,3 +320,48 @@ def test_entropy_of_certain_prediction_stays_zero_and_finite_gradient():
     assert float(uncertainty.predictive_entropy(log_probs)[0]) == 0.0
     grad = jax.grad(lambda lp: uncertainty.expected_entropy(lp).sum())(log_probs)
     assert np.isfinite(np.asarray(grad)).all()
+
+
+# ---------------------------------------------------------------------------------------
+# 3. DropBlock drops `rate` of the activations in expectation (overlaps, borders, 1-3-D).
+
+
+@pytest.mark.parametrize("shape,block_size", [
+    ((64, 24, 16), 5),           # 1-D maps
+    ((16, 16, 16, 8), 3),        # 2-D maps
+    ((8, 8, 8, 8, 4), 3),        # 3-D maps
+    ((16, 7, 9, 8), 7),          # block as large as a map side: borders dominate
+])
+@pytest.mark.parametrize("rate", [0.05, 0.1, 0.3, 0.5, 0.7, 0.9])
+def test_dropblock_realised_fraction_matches_rate(shape, block_size, rate):
+    y = np.asarray(jdrop.dropblock(jax.random.key(3), jnp.ones(shape), rate,
+                                   block_size=block_size))
+    # blocks make drops correlated: the tolerance is ~5 standard deviations of the
+    # fraction over the (maps x blocks) effectively independent units of these sizes
+    assert abs((y == 0).mean() - rate) < 0.03, ((y == 0).mean(), rate)
+
+
+def test_dropblock_expected_fraction_is_exact():
+    """mean_p 1 - (1 - gamma)**n(p) == rate, n(p) counted by brute force in numpy."""
+    from jdrop._dropblock import dropblock_gamma
+
+    shape, b = (9, 11), 4
+    n = np.zeros(shape)
+    for i in range(shape[0] - b + 1):
+        for j in range(shape[1] - b + 1):
+            n[i:i + b, j:j + b] += 1
+    for rate in (0.05, 0.3, 0.5, 0.9):
+        gamma = dropblock_gamma(rate, shape, b)
+        assert np.mean(1 - (1 - gamma) ** n) == pytest.approx(rate, abs=1e-9)
+        traced = float(jax.jit(lambda r: dropblock_gamma(r, shape, b))(np.float32(rate)))
+        assert traced == pytest.approx(gamma, rel=1e-5)
+
+
+def test_dropblock_traced_rate_one_equals_concrete():
+    x = jnp.ones((2, 8, 8, 3))
+    concrete = jdrop.dropblock(KEY, x, 1.0, block_size=3)
+    traced = jax.jit(lambda r: jdrop.dropblock(KEY, x, r, block_size=3))(np.float32(1.0))
+    np.testing.assert_array_equal(np.asarray(traced), np.asarray(concrete))
+    assert (np.asarray(traced) == 0).all()
+    zero = jax.jit(lambda r: jdrop.dropblock(KEY, x, r, block_size=3))(np.float32(0.0))
+    np.testing.assert_array_equal(np.asarray(zero), np.asarray(x))
