@@ -56,7 +56,7 @@ class Config:
     tf_weight_decay: float = 0.1  # AdamW decoupled weight decay on kernels
     tf_clip_norm: float = 1.0  # global gradient-norm clipping
     # --- MC dropout evaluation and samples
-    mc_samples: int = 10  # T: dropout masks averaged in the predictive distribution
+    mc_samples: int = 100  # T: dropout masks averaged in the predictive distribution
     mc_max_chars: int | None = None  # validation characters used for MC (None: max_valid_chars)
     sample_chars: int = 500  # characters generated per arm (samples/<arm>.txt)
     sample_temperature: float = 0.8  # sampling temperature
@@ -77,7 +77,7 @@ def default() -> Config:
 def cpu() -> Config:
     """The reduced run in ``results/``: small models that over-fit a 40k-character prefix.
 
-    A 2x128 LSTM (0.27M parameters) and a 2x128 Transformer (0.4M) on the first 40,000
+    A 2x256 LSTM (1.07M parameters) and a 2x128 Transformer (0.4M) on the first 40,000
     training characters, so that on a shared 2-core CPU, within minutes per arm, the model
     without dropout over-fits (validation loss turns up while the training loss keeps
     falling): the regime where dropout is supposed to win. Validation and test: the first
@@ -92,26 +92,27 @@ def cpu() -> Config:
         max_test_chars=10_000,
         checkpoint_every=100,
         patience=3,
-        rnn_hidden=128,
+        rnn_hidden=256,
         rnn_epochs=16,
         rnn_batch_size=32,
         rnn_seq_len=50,
-        rnn_learning_rate=3e-3,
-        zaremba_rate=0.3,
-        variational_input_rate=0.3,
-        variational_hidden_rate=0.3,
-        variational_output_rate=0.3,
-        variational_recurrent_rate=0.2,
-        zoneout_rate=0.2,
+        rnn_learning_rate=2e-3,
+        zaremba_rate=0.4,
+        variational_input_rate=0.4,
+        variational_hidden_rate=0.4,
+        variational_output_rate=0.4,
+        variational_recurrent_rate=0.25,
+        awd_weight_drop=0.4,
+        zoneout_rate=0.15,
         tf_layers=2,
         tf_features=128,
         tf_heads=4,
         tf_block_size=64,
-        tf_epochs=16,
+        tf_epochs=20,
         tf_batch_size=16,
-        tf_learning_rate=1e-3,
+        tf_learning_rate=3e-3,
         tf_warmup_steps=50,
-        mc_samples=10,
+        mc_samples=100,
         mc_max_chars=5_000,
         sample_chars=300,
     )
@@ -133,15 +134,15 @@ def smoke() -> Config:
         patience=2,
         rnn_hidden=16,
         rnn_epochs=2,
-        rnn_batch_size=4,
+        rnn_batch_size=8,
         rnn_seq_len=16,
-        rnn_eval_batch_size=4,
+        rnn_eval_batch_size=8,
         tf_layers=1,
         tf_features=16,
         tf_heads=2,
         tf_block_size=16,
         tf_epochs=2,
-        tf_batch_size=4,
+        tf_batch_size=8,
         tf_warmup_steps=2,
         mc_samples=2,
         sample_chars=20,
