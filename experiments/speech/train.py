@@ -670,6 +670,12 @@ def plots(workdir: Path, isolated: dict, connected: dict, mc: dict | None) -> li
 def train_and_evaluate(cfg, workdir) -> dict:
     """Runs the parts of ``cfg``; writes per-arm JSON, ``speech.json``/``.md`` and plots."""
     check_config(cfg)
+    # optax's schedules and bias corrections mix Python floats with int32 step counts
+    with jax.numpy_dtype_promotion("standard"):
+        return _train_and_evaluate(cfg, workdir)
+
+
+def _train_and_evaluate(cfg, workdir) -> dict:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     log = lambda message: _log(cfg, message)

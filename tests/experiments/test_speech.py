@@ -27,8 +27,9 @@ def _have_fsdd() -> bool:
 def test_smoke_writes_results_and_resumes(tmp_path):
     result = entry.main(["--workdir", str(tmp_path), "--smoke"])
     saved = json.loads((tmp_path / "speech.json").read_text())
-    for field in ("official_accuracy", "loso_accuracy", "digit_error_rate"):
+    for field in ("official_accuracy", "loso_accuracy"):
         assert 0.0 <= saved[field] <= 1.0, field
+    assert saved["digit_error_rate"] >= 0.0  # edit distance / digits: insertions can pass 1
     assert set(saved["isolated"]) == {"spatial", "recurrent"}
     arm = json.loads((tmp_path / "isolated" / "spatial.json").read_text())
     assert len(arm["loso_fold_accuracy"]) == 6
