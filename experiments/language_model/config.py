@@ -20,6 +20,7 @@ class Config:
     arms: tuple[str, ...] = ARMS  # arms to run, in order (see ARMS); a finished arm is skipped
     data_dir: str | None = None  # folder with tinyshakespeare/input.txt (None: shared data)
     max_train_chars: int | None = None  # use the first N training characters (None: all 1,003,854)
+    train_chunks: int = 1  # take max_train_chars as this many evenly spaced pieces (1: a prefix)
     max_valid_chars: int | None = None  # validation characters evaluated (None: all 55,770)
     max_test_chars: int | None = None  # test characters evaluated (None: all 55,770)
     seed: int = 0  # initialisation, dropout masks and epoch offsets

@@ -62,6 +62,8 @@ def check_config(c: configs.Config) -> None:
         raise ValueError(f"--arms: unknown {sorted(unknown)}; choose from {configs.ARMS}")
     if c.tf_features % c.tf_heads:
         raise ValueError(f"--tf_features ({c.tf_features}) must be divisible by --tf_heads")
+    if c.train_chunks < 1:
+        raise ValueError(f"--train_chunks must be >= 1, got {c.train_chunks}")
     if c.mc_samples < 1:
         raise ValueError(f"--mc_samples must be >= 1, got {c.mc_samples}")
 
@@ -91,6 +93,10 @@ def load(c: configs.Config) -> Corpus:
     cut = (c.max_train_chars, c.max_valid_chars, c.max_test_chars)
     train_t, valid_t, test_t = (
         t if n is None else t[:n] for t, n in zip(tokens, cut, strict=True))
+    if c.max_train_chars is not None and c.train_chunks > 1:
+        piece = c.max_train_chars // c.train_chunks
+        starts = np.linspace(0, len(tokens[0]) - piece, c.train_chunks).astype(int)
+        train_t = np.concatenate([tokens[0][s : s + piece] for s in starts])
     return Corpus(corpus.vocab, train_t, valid_t, test_t, corpus.source, sizes)
 
 
