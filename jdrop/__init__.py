@@ -25,6 +25,7 @@ from jdrop._keys import split_key as split_key
 from jdrop._masks import keep_mask as keep_mask
 from jdrop._masks import normal as normal
 from jdrop._masks import random_bits as random_bits
+from jdrop._masks import shard_block as shard_block
 from jdrop._masks import uniform as uniform
 from jdrop._recurrent import embedding_dropout as embedding_dropout
 from jdrop._recurrent import locked_dropout as locked_dropout
@@ -74,6 +75,7 @@ __all__ = [
     "locked_dropout",
     "normal",
     "random_bits",
+    "shard_block",
     "spatial_dropout",
     "spec_augment",
     "split_key",

@@ -140,6 +140,7 @@ def dropout(
     inverted: bool = True,
     impl: str = "counter",
     regenerate_mask: bool = False,
+    block=None,
 ) -> jax.Array:
     """Dropout: ``y = m * x / (1 - rate)`` while training, ``y = x`` at test.
 
@@ -161,6 +162,9 @@ def dropout(
       impl: ``"counter"`` (fast, sharding-invariant) or ``"jax"`` (``jax.random``-exact).
       regenerate_mask: with ``impl="counter"``, a custom VJP recomputes the mask from the
         key in the backward pass instead of storing it (reverse-mode only).
+      block: inside ``jax.shard_map``, ``(global_shape, start)`` of the local ``x`` from
+        :func:`jdrop.shard_block`: the local block of the unsharded array's exact mask
+        (by default every shard would draw the same mask from one key).
 
     Returns:
       An array with the shape, dtype and sharding of ``x``.
@@ -192,6 +196,12 @@ def dropout(
     if out is not None:
         return weight_scale(x, rate) if deterministic and not inverted else out
     shape = mask_shape(x.shape, dims)
+    if block is not None:
+        global_shape, start = block
+        global_shape = mask_shape(global_shape, dims)
+        start = tuple(0 if axis in dims else s for axis, s in enumerate(start))
+        keep = keep_mask(key, shape, rate, impl=impl, global_shape=global_shape, start=start)
+        return apply_mask(x, keep, rate, inverted=inverted)
     if regenerate_mask and impl == "counter" and inverted:
         plan = jax.tree.map(jnp.asarray, mask_plan(key, rate))
         y = _regenerating_dropout(shape, plan, keep_scale(rate, compute_dtype(x.dtype)), x)

@@ -54,6 +54,7 @@ __all__ = [
     "maskless_output",
     "normal",
     "random_bits",
+    "shard_block",
     "uniform",
 ]
 
@@ -81,14 +82,23 @@ def _hash(words: jax.Array, lo: jax.Array, hi: jax.Array | None) -> jax.Array:
     return _mix(inner ^ outer_key)
 
 
-def _linear_index(shape: Sequence[int], axes: range) -> jax.Array | None:
-    """uint32 row-major linear index over ``axes`` of ``shape`` (broadcast to ``shape``)."""
+def _linear_index(shape: Sequence[int], axes: range, global_shape=None,
+                  start=None) -> jax.Array | None:
+    """uint32 row-major linear index over ``axes`` of ``shape`` (broadcast to ``shape``).
+
+    With ``global_shape`` and ``start``, ``shape`` is the block of a ``global_shape`` array
+    starting at ``start``: the index is the element's index in the global array.
+    """
+    global_shape = shape if global_shape is None else global_shape
     index = None
     stride = 1
     for axis in reversed(axes):
-        size = shape[axis]
+        size = global_shape[axis]
+        offset = None if start is None else start[axis]
         if size > 1:
             term = jax.lax.broadcasted_iota(jnp.uint32, shape, axis)
+            if offset is not None:
+                term = term + jnp.asarray(offset).astype(jnp.uint32)
             if stride > 1:
                 term = term * np.uint32(stride)
             index = term if index is None else index + term
@@ -96,12 +106,17 @@ def _linear_index(shape: Sequence[int], axes: range) -> jax.Array | None:
     return index
 
 
-def _counters(shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array | None]:
+def _counters(shape: tuple[int, ...], global_shape=None,
+              start=None) -> tuple[jax.Array, jax.Array | None]:
     """Splits every element's linear index into 32-bit words ``(lo, hi)``.
 
     ``lo`` is the index over the longest suffix of axes holding at most ``2**32`` elements,
     ``hi`` the index over the remaining prefix (``None`` when the array fits in ``lo``).
+    With ``global_shape``/``start`` (a block of a larger array), the global array's words.
     """
+    local_shape = shape
+    if global_shape is not None:
+        shape = global_shape
     for axis, size in enumerate(shape):
         if size >= _TWO_32:
             raise ValueError(f"axis {axis} has {size} elements; at most 2**32 - 1 are supported")
@@ -111,10 +126,10 @@ def _counters(shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array | None]:
         suffix *= shape[split]
     if math.prod(shape[:split]) > _TWO_32:
         raise ValueError(f"shape {shape} has more than 2**64 elements")
-    lo = _linear_index(shape, range(split, len(shape)))
+    lo = _linear_index(local_shape, range(split, len(shape)), shape, start)
     if lo is None:
-        lo = jnp.zeros(shape, jnp.uint32)
-    hi = _linear_index(shape, range(split)) if split > 0 else None
+        lo = jnp.zeros(local_shape, jnp.uint32)
+    hi = _linear_index(local_shape, range(split), shape, start) if split > 0 else None
     return lo, hi
 
 
@@ -129,17 +144,83 @@ def counter_bits(words: jax.Array, lo: jax.Array, hi: jax.Array | None = None) -
     return _hash(words, lo, hi)
 
 
-def _bits_from_words(words: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    lo, hi = _counters(shape)
+def _bits_from_words(words: jax.Array, shape: tuple[int, ...], block=None) -> jax.Array:
+    lo, hi = _counters(shape, *(block or (None, None)))
     return _hash(words, lo, hi)
 
 
-def random_bits(key, shape: Sequence[int]) -> jax.Array:
+def _block(shape: tuple[int, ...], global_shape, start):
+    """Checked ``(global_shape, start)`` of a block, or ``None`` for a whole array."""
+    if global_shape is None and start is None:
+        return None
+    if global_shape is None or start is None:
+        raise ValueError("global_shape and start must be given together (see shard_block)")
+    global_shape = _shape(global_shape)
+    if len(global_shape) != len(shape) or len(start) != len(shape):
+        raise ValueError(
+            f"global_shape and start must have one entry per axis of shape={shape}, got "
+            f"global_shape={global_shape}, start={start!r}"
+        )
+    if any(g < s for g, s in zip(global_shape, shape, strict=True)):
+        raise ValueError(f"global_shape={global_shape} is smaller than shape={shape}")
+    return global_shape, tuple(start)
+
+
+def shard_block(local_shape: Sequence[int], spec) -> tuple[tuple[int, ...], tuple]:
+    """``(global_shape, start)`` of this device's block inside ``jax.shard_map``.
+
+    Pass them to :func:`keep_mask` / :func:`random_bits` / :func:`jdrop.dropout` to draw,
+    inside ``shard_map``, exactly the local block of the mask that the unsharded array
+    (or ``jit`` with a ``NamedSharding``) gets from the same key: counters are global
+    element indices, not local ones. Without them every shard would get the same mask.
+
+    Args:
+      local_shape: the shape of the local block (``x.shape`` inside ``shard_map``).
+      spec: the ``PartitionSpec`` the array was split with (its ``in_specs`` entry).
+
+    Returns:
+      ``(global_shape, start)``: the unsharded shape and the block's first index per
+      axis (traced ``axis_index`` products).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, numpy as np
+      >>> from jax.sharding import Mesh, PartitionSpec as P
+      >>> mesh = Mesh(np.array(jax.devices()[:2]), ("d",))
+      >>> def local(x):
+      ...     g, s = shard_block(x.shape, P("d"))
+      ...     return keep_mask(jax.random.key(0), x.shape, 0.5, global_shape=g, start=s)
+      >>> f = jax.shard_map(local, mesh=mesh, in_specs=P("d"), out_specs=P("d"))
+      >>> bool((f(jnp.ones(8)) == keep_mask(jax.random.key(0), (8,), 0.5)).all())
+      True
+    """
+    local_shape = _shape(local_shape)
+    global_shape, start = [], []
+    for axis, size in enumerate(local_shape):
+        names = spec[axis] if axis < len(spec) else None
+        if names is None:
+            global_shape.append(size)
+            start.append(0)
+            continue
+        names = (names,) if isinstance(names, str) else tuple(names)
+        index, count = 0, 1
+        for name in names:  # major to minor, as PartitionSpec orders them
+            n = jax.lax.psum(1, name)
+            index = index * n + jax.lax.axis_index(name)
+            count *= n
+        global_shape.append(size * count)
+        start.append(index * size)
+    return tuple(global_shape), tuple(start)
+
+
+def random_bits(key, shape: Sequence[int], *, global_shape=None, start=None) -> jax.Array:
     """Counter-based uniform ``uint32`` bits: element ``i`` depends on ``key`` and ``i`` only.
 
     Args:
       key: a typed key (``jax.random.key``) or a legacy ``uint32[2]`` key.
       shape: the output shape.
+
+      global_shape, start: draw the block of shape ``shape`` starting at ``start`` of the
+        ``global_shape`` array's bits (inside ``shard_map``: see :func:`shard_block`).
 
     Returns:
       A ``uint32`` array of ``shape``.
@@ -152,7 +233,8 @@ def random_bits(key, shape: Sequence[int]) -> jax.Array:
       >>> bool((bits == random_bits(jax.random.key(0), (2, 3))).all())
       True
     """
-    return _bits_from_words(key_words(key), _shape(shape))
+    shape = _shape(shape)
+    return _bits_from_words(key_words(key), shape, _block(shape, global_shape, start))
 
 
 def uniform(key, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
@@ -237,9 +319,9 @@ def mask_plan(key, rate) -> MaskPlan:
     return MaskPlan(key_words(key), threshold, live)
 
 
-def keep_from_plan(plan: MaskPlan, shape: tuple[int, ...]) -> jax.Array:
+def keep_from_plan(plan: MaskPlan, shape: tuple[int, ...], block=None) -> jax.Array:
     """The keep-mask of ``shape`` drawn from ``plan`` (``True`` where kept)."""
-    return (_bits_from_words(plan.words, shape) >= plan.threshold) & plan.live
+    return (_bits_from_words(plan.words, shape, block) >= plan.threshold) & plan.live
 
 
 def compute_dtype(dtype) -> jnp.dtype:
@@ -292,7 +374,8 @@ def maskless_output(key, x: jax.Array, rate_value: float | None, *, deterministi
     return None
 
 
-def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter") -> jax.Array:
+def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter", global_shape=None,
+              start=None) -> jax.Array:
     """Boolean mask, ``True`` where an element is kept: ``P(keep) = 1 - rate``.
 
     The one Bernoulli generator behind every jdrop variant. With ``impl="counter"``
@@ -304,6 +387,9 @@ def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter") -> jax.
       shape: shape of the mask.
       rate: drop probability in ``[0, 1]``; a Python float or a traced scalar.
       impl: ``"counter"`` or ``"jax"``.
+      global_shape, start: draw the block ``shape`` at ``start`` of the ``global_shape``
+        mask (``impl="counter"`` only): inside ``jax.shard_map`` pass
+        :func:`shard_block`'s result to get the unsharded array's exact mask.
 
     Returns:
       A ``bool`` array of ``shape``.
@@ -321,6 +407,9 @@ def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter") -> jax.
     rate_value = concrete_rate(rate)
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got impl={impl!r}")
+    block = _block(shape, global_shape, start)
+    if block is not None and impl != "counter":
+        raise ValueError(f"global_shape/start need impl='counter', got impl={impl!r}")
     if rate_value == 0.0:
         return jnp.ones(shape, bool)
     if rate_value == 1.0:
@@ -328,4 +417,4 @@ def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter") -> jax.
     if impl == "jax":
         keep_prob = 1 - jax.lax.stop_gradient(jnp.asarray(rate, jnp.float32))
         return jax.random.bernoulli(as_key(key), keep_prob, shape)
-    return keep_from_plan(mask_plan(key, rate), shape)
+    return keep_from_plan(mask_plan(key, rate), shape, block)

@@ -365,3 +365,119 @@ def test_dropblock_traced_rate_one_equals_concrete():
     assert (np.asarray(traced) == 0).all()
     zero = jax.jit(lambda r: jdrop.dropblock(KEY, x, r, block_size=3))(np.float32(0.0))
     np.testing.assert_array_equal(np.asarray(zero), np.asarray(x))
+
+
+# ---------------------------------------------------------------------------------------
+# 5. jdrop.mc: float32 accumulation for low-precision models; explicit and auto meshes.
+
+
+def _mc_logits_fn(key, w, x):
+    return jdrop.dropout(key, x @ w, 0.5)
+
+
+def test_mc_bfloat16_model_accumulates_in_float32():
+    from jdrop import mc
+
+    w = jax.random.normal(jax.random.key(1), (5, 4))
+    x = jax.random.normal(jax.random.key(2), (16, 5))
+    half = mc.predictive_classification(_mc_logits_fn, KEY, w.astype(jnp.bfloat16),
+                                        x.astype(jnp.bfloat16), num_samples=32)
+    assert half.predictive_probs.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(half.predictive_probs).sum(-1), 1.0, atol=1e-5)
+    # the same bfloat16 samples, summarised in float32
+    from jdrop import uncertainty
+
+    ref = uncertainty.ClassificationSummary.init(16, 4).update(
+        jnp.asarray(mc.sample(_mc_logits_fn, KEY, w.astype(jnp.bfloat16),
+                              x.astype(jnp.bfloat16), num_samples=32), jnp.float32),
+        from_logits=True).finalize()
+    np.testing.assert_allclose(np.asarray(half.predictive_entropy),
+                               np.asarray(ref.predictive_entropy), atol=1e-5)
+    reg = mc.predictive_regression(lambda k, w, x: _mc_logits_fn(k, w, x)[:, 0], KEY,
+                                   w.astype(jnp.bfloat16), x.astype(jnp.bfloat16),
+                                   num_samples=8)
+    assert jax.tree.leaves(reg)[0].dtype == jnp.float32
+
+
+@pytest.mark.parametrize("axis_type", ["Explicit", "Auto"])
+def test_mc_with_make_mesh(axis_type):
+    from jax.sharding import AxisType, Mesh
+
+    from jdrop import mc
+
+    w = jax.random.normal(jax.random.key(1), (5, 4))
+    x = jax.random.normal(jax.random.key(2), (16, 5))
+    common = dict(num_samples=6, chunk_size=3, batch_axis_name="batch", batch_argnums=1)
+
+    def run(mesh):
+        return jax.jit(lambda k, w, x: (
+            mc.predictive_classification(_mc_logits_fn, k, w, x, mesh=mesh, **common),
+            mc.sample(_mc_logits_fn, k, w, x, mesh=mesh, **common)))(KEY, w, x)
+
+    reference = run(Mesh(np.array(jax.devices()), ("batch",)))
+    mesh = jax.make_mesh((len(jax.devices()),), ("batch",),
+                         axis_types=(getattr(AxisType, axis_type),))
+    with jax.set_mesh(mesh):
+        got = run(mesh)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+    assert len(got[1].sharding.device_set) == len(jax.devices())
+
+
+# ---------------------------------------------------------------------------------------
+# 6. shard_map: the unsharded array's exact mask, bitwise against jit + NamedSharding.
+
+
+@pytest.mark.parametrize("spec_axes", [("a", None), (None, "a"), ("a", "b"), (("a", "b"), None)])
+def test_shard_map_block_masks_match_unsharded(spec_axes):
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    mesh = Mesh(np.array(jax.devices()[:8]).reshape(2, 4), ("a", "b"))
+    spec = P(*spec_axes)
+    x = jnp.arange(1.0, 8 * 16 + 1).reshape(8, 16)
+    key = jax.random.key(5)
+
+    def local(x):
+        block = jdrop.shard_block(x.shape, spec)
+        bits = jdrop.random_bits(key, x.shape, global_shape=block[0], start=block[1])
+        return bits, jdrop.dropout(key, x, 0.3, block=block)
+
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=(spec, spec))
+    bits, y = jax.jit(sharded)(x)
+    placed = jax.device_put(x, NamedSharding(mesh, spec))
+    want = jax.jit(lambda x: jdrop.dropout(key, x, 0.3))(placed)
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(want))
+    np.testing.assert_array_equal(np.asarray(bits), np.asarray(jdrop.random_bits(key, (8, 16))))
+    # without the block every shard repeats one mask: the bug this API exists for
+    naive = jax.jit(jax.shard_map(lambda x: jdrop.dropout(key, x, 0.3), mesh=mesh,
+                                  in_specs=spec, out_specs=spec))(x)
+    assert not np.array_equal(np.asarray(naive), np.asarray(want))
+
+
+def test_shard_map_block_with_broadcast_dims_and_high_word():
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    mesh = Mesh(np.array(jax.devices()[:4]), ("a",))
+    key = jax.random.key(9)
+    x = jnp.ones((4, 6, 5))
+    local = jax.shard_map(
+        lambda x: jdrop.dropout(key, x, 0.5, broadcast_dims=(1,),
+                                block=jdrop.shard_block(x.shape, P("a"))),
+        mesh=mesh, in_specs=P("a"), out_specs=P("a"))
+    np.testing.assert_array_equal(np.asarray(jax.jit(local)(x)),
+                                  np.asarray(jdrop.dropout(key, x, 0.5, broadcast_dims=(1,))))
+    # a block of a (3, 2**31) array: its high word comes from the global shape
+    got = jdrop.random_bits(key, (1, 4), global_shape=(3, 2**31), start=(2, 8))
+    want = jax.jit(lambda k: jdrop.random_bits(k, (3, 2**31))[2:3, 8:12])(key)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_block_arguments_validated():
+    with pytest.raises(ValueError, match="together"):
+        jdrop.keep_mask(KEY, (4,), 0.5, global_shape=(8,))
+    with pytest.raises(ValueError, match="global_shape"):
+        jdrop.keep_mask(KEY, (4,), 0.5, global_shape=(8, 2), start=(0, 0))
+    with pytest.raises(ValueError, match="impl"):
+        jdrop.keep_mask(KEY, (4,), 0.5, impl="jax", global_shape=(8,), start=(4,))

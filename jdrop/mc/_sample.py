@@ -116,7 +116,9 @@ def sample(
         ``None`` (default): the largest balanced chunk whose key-dependent values fit a
         memory budget (:func:`jdrop.mc._chunking.auto_chunk_size`); ``num_samples``: all
         at once.
-      mesh: a ``jax.sharding.Mesh`` to spread the work over, or ``None``.
+      mesh: a ``jax.sharding.Mesh`` to spread the work over, or ``None``. Meshes with
+        ``Auto`` or ``Explicit`` axes (``jax.make_mesh``'s default) both work; as JAX
+        requires for explicit axes, call the jitted program under ``jax.set_mesh(mesh)``.
       batch_axis_name: mesh axis that shards the leading (batch) axis of every leaf of the
         batched arguments and axis 1 of every output leaf with two or more axes.
       sample_axis_name: mesh axis that shards the samples (axis 0 of every output leaf);

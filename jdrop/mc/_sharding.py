@@ -49,7 +49,17 @@ class ShardingPlan(NamedTuple):
     def constrain(self, x, spec: P):
         if self.mesh is None:
             return x
-        return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
+        sharding = NamedSharding(self.mesh, spec)
+        if _has_explicit_axes(self.mesh):
+            # Explicit axes (jax.make_mesh's default): the sharding is part of the type, set
+            # with reshard; with_sharding_constraint only accepts Auto axes.
+            return jax.sharding.reshard(x, sharding)
+        return jax.lax.with_sharding_constraint(x, sharding)
+
+
+def _has_explicit_axes(mesh) -> bool:
+    explicit = getattr(jax.sharding.AxisType, "Explicit", None)
+    return explicit is not None and explicit in tuple(getattr(mesh, "axis_types", ()) or ())
 
 
 def make_plan(mesh, batch_axis_name, sample_axis_name, batch_argnums, num_args) -> ShardingPlan:
