@@ -481,3 +481,34 @@ def test_block_arguments_validated():
         jdrop.keep_mask(KEY, (4,), 0.5, global_shape=(8, 2), start=(0, 0))
     with pytest.raises(ValueError, match="impl"):
         jdrop.keep_mask(KEY, (4,), 0.5, impl="jax", global_shape=(8,), start=(4,))
+
+
+# ---------------------------------------------------------------------------------------
+# 7. A data_dir the user gives is used or refused, never replaced by the offline copy.
+
+
+@pytest.mark.parametrize("case", ["misspelled", "missing_file", "a_file"])
+def test_given_data_dir_never_replaced(tmp_path, case):
+    from jdrop import data
+
+    if case == "misspelled":
+        given = tmp_path / "fashoin-mnist"
+    elif case == "missing_file":
+        given = tmp_path / "fashion-mnist"
+        given.mkdir()
+        (given / "train-images-idx3-ubyte").write_bytes(b"")
+    else:
+        given = tmp_path / "file.txt"
+        given.write_text("not a folder")
+    with pytest.raises(data.DataNotFoundError) as info:
+        data.load_fashion_mnist(data_dir=given)
+    message = str(info.value)
+    assert str(given) in message and "shared" not in message.split("pass")[0]
+    if case == "a_file":
+        assert "a file, not a folder" in message
+    # every file loader: the offline copies of these exist in ../shared/data
+    for load in (lambda: data.load_char_corpus(data_dir=given),
+                 lambda: data.load_uci("yacht", data_dir=given),
+                 lambda: data.load_wav_folder(data_dir=given)):
+        with pytest.raises(data.DataNotFoundError):
+            load()

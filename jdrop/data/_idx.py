@@ -160,7 +160,8 @@ FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 def load_fashion_mnist(data_dir: str | os.PathLike | None = None) -> DatasetSplits:
     """Loads Fashion-MNIST from its four IDX files (``.gz`` or plain).
 
-    Searched in order: ``data_dir``, ``data_dir/fashion-mnist``,
+    A given ``data_dir`` is the only place searched (``data_dir``, then
+    ``data_dir/fashion-mnist``): a wrong one raises, never falls back. Without it:
     ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``), and
     ``fashion-mnist/`` under the shared data folders (``../shared/data`` next to the
     repository and next to the current directory). The first folder holding all four
@@ -169,7 +170,7 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None) -> DatasetSpli
     used. The parsed result is cached in-process (read-only arrays).
 
     Args:
-      data_dir: a folder to search first.
+      data_dir: the folder to load from (used or refused, never replaced).
 
     Returns:
       A :class:`DatasetSplits` with 60,000 train and 10,000 test examples:

@@ -6,6 +6,10 @@ Every loader that reads files searches the same way (first hit wins):
 2. system folders for that data set (e.g. ``/usr/share/datasets/fashion-mnist``);
 3. ``<subdir>`` under each folder of :func:`shared_data_roots`.
 
+A ``data_dir`` given by the user is used or refused, never replaced: when it is given
+only step 1 is searched, so a misspelled folder, a folder missing a file or a file
+raises :class:`~jdrop.data.DataNotFoundError` instead of silently loading the offline copy.
+
 A folder counts only if it holds every file the loader needs; otherwise the search goes
 on, and the reason is recorded for the :class:`~jdrop.data.DataNotFoundError` raised when
 nothing fits.
@@ -41,23 +45,24 @@ def candidate_dirs(
 
     Args:
       subdir: the data set's folder name under ``shared/data`` (e.g. ``"fashion-mnist"``).
-      data_dir: a folder given by the user, searched first (itself, then ``data_dir/subdir``).
-      system_dirs: folders searched after ``data_dir``.
+      data_dir: a folder given by the user: the only one searched when given (itself,
+        then ``data_dir/subdir``), never replaced by another copy.
+      system_dirs: folders searched when no ``data_dir`` is given.
 
     Returns:
       Absolute paths, duplicates removed.
 
     Examples:
-      >>> dirs = candidate_dirs("toy", "/data", system_dirs=["/usr/share/datasets/toy"])
-      >>> [str(d) for d in dirs[:3]]
-      ['/data', '/data/toy', '/usr/share/datasets/toy']
-      >>> all(d.name == "toy" for d in dirs[2:])
-      True
+      >>> [str(d) for d in candidate_dirs("toy", "/data", ["/usr/share/datasets/toy"])]
+      ['/data', '/data/toy']
+      >>> dirs = candidate_dirs("toy", None, system_dirs=["/usr/share/datasets/toy"])
+      >>> str(dirs[0]), all(d.name == "toy" for d in dirs)
+      ('/usr/share/datasets/toy', True)
     """
     dirs: list[Path] = []
-    if data_dir is not None:
+    if data_dir is not None:  # the user's folder is used or refused, never replaced
         given = Path(data_dir).expanduser()
-        dirs += [given, given / subdir]
+        return dedupe_paths([d.absolute() for d in (given, given / subdir)])
     dirs += [Path(d).expanduser() for d in system_dirs]
     dirs += [root / subdir for root in shared_data_roots()]
     return dedupe_paths([d.absolute() for d in dirs])
@@ -86,7 +91,8 @@ def find_files(
     looked: list[str] = []
     for folder in candidates:
         if not folder.is_dir():
-            looked.append(f"{folder} (no such folder)")
+            what = "a file, not a folder" if folder.exists() else "no such folder"
+            looked.append(f"{folder} ({what})")
             continue
         found: dict[str, Path] = {}
         missing: list[str] = []

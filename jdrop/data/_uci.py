@@ -163,8 +163,9 @@ def _locate(name: str, data_dir) -> Path:
     dirs = []
     if data_dir is not None:
         given = Path(data_dir).expanduser().absolute()
-        dirs += [given, given / name, given / "uci" / name]
-    dirs += candidate_dirs(f"uci/{name}")
+        dirs += [given, given / name, given / "uci" / name]  # used or refused, never replaced
+    else:
+        dirs += candidate_dirs(f"uci/{name}")
     found, looked = find_files(dedupe_paths(dirs), required)
     if found is None:
         raise DataNotFoundError(f"UCI {name}", looked, _how(name))

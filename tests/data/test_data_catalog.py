@@ -57,9 +57,11 @@ def test_shared_data_roots(tmp_path, monkeypatch):
 
 
 def test_candidate_dirs_order(no_shared_data):
+    # a given data_dir is the only place searched: used or refused, never replaced
     dirs = candidate_dirs("x", "/given", ["/sys/x"])
-    expected = ["/given", "/given/x", "/sys/x", *(str(r / "x") for r in no_shared_data)]
-    assert [str(d) for d in dirs] == expected
+    assert [str(d) for d in dirs] == ["/given", "/given/x"]
+    searched = candidate_dirs("x", None, ["/sys/x"])
+    assert [str(d) for d in searched] == ["/sys/x", *(str(r / "x") for r in no_shared_data)]
     found, looked = find_files(dirs[:1], {"a": ("a.gz", "a")})
     assert found is None and looked == ["/given (no such folder)"]
 
@@ -81,8 +83,7 @@ def test_nothing_found_lists_every_place(tmp_path, no_shared_data, monkeypatch):
     with pytest.raises(DataNotFoundError) as info:
         load_dataset("fashion_mnist", data_dir=tmp_path / "d", tfds_data_dir=tmp_path / "tfds")
     error = info.value
-    places = [tmp_path / "d", tmp_path / "d" / "fashion-mnist", system]
-    places += [root / "fashion-mnist" for root in no_shared_data]
+    places = [tmp_path / "d", tmp_path / "d" / "fashion-mnist"]  # a given data_dir only
     assert [line.split(" (")[0] for line in error.looked[:-1]] == [str(p) for p in places]
     assert error.looked[-1].startswith(f"TFDS 'fashion_mnist' split 'train' in {tmp_path / 'tfds'}")
     message = str(error)
