@@ -512,3 +512,36 @@ def test_given_data_dir_never_replaced(tmp_path, case):
                  lambda: data.load_wav_folder(data_dir=given)):
         with pytest.raises(data.DataNotFoundError):
             load()
+
+
+# ---------------------------------------------------------------------------------------
+# 7. The main job refuses to resume a checkpoint written with another configuration.
+
+
+def test_main_job_refuses_checkpoint_of_another_config(tmp_path):
+    import dataclasses
+
+    from experiments.mc_dropout import config as configs
+    from experiments.mc_dropout.train import check_resume
+
+    train_dir = tmp_path / "train"
+    base = configs.smoke()
+    check_resume(base, train_dir)  # first run: stores the config
+    (train_dir / "checkpoints" / "40").mkdir(parents=True)  # a checkpoint was written
+    check_resume(base, train_dir)  # same config: resumes
+    # eval-only fields may change on resume
+    check_resume(dataclasses.replace(base, num_samples=3, progress=False), train_dir)
+    for field, value in (("seed", 7), ("head_rate", 0.3), ("learning_rate", 0.5),
+                         ("width", 16)):
+        with pytest.raises(ValueError, match=f"--{field}") as info:
+            check_resume(dataclasses.replace(base, **{field: value}), train_dir)
+        assert "--fresh" in str(info.value) and "--workdir" in str(info.value)
+    changed = dataclasses.replace(base, seed=7, fresh=True)
+    check_resume(changed, train_dir)  # --fresh discards the old checkpoints
+    assert not (train_dir / "checkpoints").exists()
+    check_resume(dataclasses.replace(changed, fresh=False), train_dir)
+    # checkpoints written without a stored config (an older run) are refused too
+    (train_dir / "config.json").unlink()
+    (train_dir / "checkpoints" / "1").mkdir(parents=True)
+    with pytest.raises(ValueError, match="--fresh"):
+        check_resume(dataclasses.replace(changed, fresh=False), train_dir)

@@ -38,6 +38,7 @@ class Config:
     checkpoint_every: int | None = 200  # steps between orbax checkpoints (and at the end)
     seed: int = 0  # parameters, data order, dropout masks and shifts derive from it
     progress: bool = True  # tqdm progress bar
+    fresh: bool = False  # discard the workdir's checkpoints (another config's) and start over
 
 
 def default() -> Config:

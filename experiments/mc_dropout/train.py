@@ -18,7 +18,9 @@ into the work directory.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -93,6 +95,7 @@ def train_model(config: configs.Config, data, workdir: Path):
                        start_step=start_step, process_index=jax.process_index(),
                        process_count=jax.process_count())
 
+    check_resume(config, workdir / "train")
     train_config = TrainConfig(num_epochs=config.num_epochs, seed=config.seed,
                                checkpoint_every=config.checkpoint_every,
                                progress=config.progress, log_every=50)
@@ -212,6 +215,54 @@ def save_plots(results: dict, arrays: dict, workdir: Path, config: configs.Confi
                                           title=f"{score}: test vs {name}")
         paths.append(report.save_figure(fig, workdir / f"uncertainty_{name}.png"))
     return paths
+
+
+# Fields that do not change what is trained: a checkpoint resumes whatever they are.
+_EVAL_ONLY_FIELDS = frozenset({
+    "data_dir", "num_samples", "sample_counts", "chunk_size", "num_bins", "shifts",
+    "max_test_examples", "checkpoint_every", "progress", "fresh",
+})
+CONFIG_FILE = "config.json"
+
+
+def _training_fields(config: configs.Config) -> dict:
+    fields = dataclasses.asdict(config)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in fields.items()
+            if k not in _EVAL_ONLY_FIELDS}
+
+
+def check_resume(config: configs.Config, train_dir: Path) -> None:
+    """Stores the config with the checkpoints; refuses to resume another config's.
+
+    With ``config.fresh`` the folder is emptied first. Otherwise, when ``train_dir``
+    holds checkpoints written with other training fields (or without a stored config),
+    raises ``ValueError`` naming the differing fields and the way out.
+    """
+    train_dir = Path(train_dir)
+    if config.fresh and train_dir.exists():
+        shutil.rmtree(train_dir)
+    current = _training_fields(config)
+    stored_file = train_dir / CONFIG_FILE
+    has_checkpoints = (train_dir / "checkpoints").exists() and any(
+        (train_dir / "checkpoints").iterdir())
+    if stored_file.exists():
+        stored = json.loads(stored_file.read_text())
+        differ = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        if differ:
+            details = ", ".join(f"--{k}: checkpoint {stored.get(k)!r}, now {current.get(k)!r}"
+                                for k in differ)
+            raise ValueError(
+                f"{train_dir} holds checkpoints of another configuration ({details}); "
+                "pass --fresh to discard them and start over, or use another --workdir"
+            )
+    elif has_checkpoints:
+        raise ValueError(
+            f"{train_dir} holds checkpoints written without a stored configuration, so "
+            "they cannot be checked against this one; pass --fresh to discard them and "
+            "start over, or use another --workdir"
+        )
+    train_dir.mkdir(parents=True, exist_ok=True)
+    stored_file.write_text(json.dumps(current, indent=1, sort_keys=True))
 
 
 def train_and_evaluate(config: configs.Config, workdir) -> dict:
