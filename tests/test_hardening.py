@@ -545,3 +545,64 @@ def test_main_job_refuses_checkpoint_of_another_config(tmp_path):
     (train_dir / "checkpoints" / "1").mkdir(parents=True)
     with pytest.raises(ValueError, match="--fresh"):
         check_resume(dataclasses.replace(changed, fresh=False), train_dir)
+
+
+# ---------------------------------------------------------------------------------------
+# 8. Weak-test classes: inputs that can tell right from wrong.
+
+
+@pytest.mark.parametrize("num_bins", [4, 5, 10, 15])
+def test_ece_confidences_on_bin_edges(num_bins):
+    """Equal-width bin b holds (edges[b], edges[b+1]]: confidences exactly on every edge."""
+    from jdrop import uncertainty
+
+    edges = np.asarray(jnp.linspace(0.0, 1.0, num_bins + 1, dtype=jnp.float32))
+    conf = edges[1:]  # >= 1/B >= 1/K for K = 2 below only when B <= 2; use K large enough
+    k = num_bins + 1
+    rest = (1 - conf[:, None]) / (k - 1)
+    probs = np.concatenate([conf[:, None], np.broadcast_to(rest, (len(conf), k - 1))], 1)
+    probs = probs.astype(np.float32)
+    keep = probs[:, 0] >= probs[:, 1:].max(1)  # the edge must be the max probability
+    probs, conf = probs[keep], probs[keep, 0]
+    labels = np.arange(len(conf)) % 2  # alternately correct (label 0) and wrong
+    data = uncertainty.reliability_data(jnp.asarray(probs), jnp.asarray(labels),
+                                        num_bins=num_bins)
+    # independent rule: the first b with conf <= edges[b + 1]
+    expected_bin = np.array([np.argmax(c <= edges[1:]) for c in conf])
+    want = np.bincount(expected_bin, minlength=num_bins)
+    np.testing.assert_array_equal(np.asarray(data.count), want)
+    correct = (labels == 0).astype(np.float64)
+    gaps = [abs(correct[expected_bin == b].mean() - conf[expected_bin == b].mean())
+            * (expected_bin == b).sum() for b in range(num_bins) if (expected_bin == b).any()]
+    ece = uncertainty.expected_calibration_error(jnp.asarray(probs), jnp.asarray(labels),
+                                                 num_bins=num_bins)
+    assert float(ece) == pytest.approx(sum(gaps) / len(conf), abs=1e-6)
+
+
+@pytest.mark.parametrize("shape,channel_axis", [
+    ((3, 40, 6), -1), ((3, 6, 40), 1),                  # 1-D maps (N, L, C) / (N, C, L)
+    ((2, 5, 6, 7, 8), -1), ((2, 8, 5, 6, 7), 1),        # 3-D maps
+])
+@pytest.mark.parametrize("op", ["spatial_dropout", "feature_alpha_dropout"])
+def test_spatial_ops_1d_and_3d(shape, channel_axis, op):
+    x = jax.random.normal(jax.random.key(4), shape) + 3.0
+    y = np.asarray(getattr(jdrop, op)(jax.random.key(2), x, 0.5, channel_axis=channel_axis))
+    channel = channel_axis % len(shape)
+    spatial = tuple(a for a in range(1, len(shape)) if a != channel)
+    x = np.asarray(x)
+    if op == "spatial_dropout":
+        dropped = (y == 0).all(axis=spatial)
+        kept = np.isclose(y, 2 * x).all(axis=spatial)
+    else:
+        from jdrop._alpha import _affine
+
+        a, b = (float(v) for v in _affine(0.5, np.float32))
+        drop_value = a * -1.7580993408473766 + b
+        dropped = np.isclose(y, drop_value).all(axis=spatial)
+        kept = np.isclose(y, a * x + b, rtol=1e-5).all(axis=spatial)
+    assert (dropped ^ kept).all()  # every (example, channel) map is whole: dropped or kept
+    assert dropped.any() and kept.any()
+    # the mask is the keep_mask of the (batch, channels) mask shape, per the docstring
+    mask_shape = tuple(1 if a in spatial else s for a, s in enumerate(shape))
+    keep = np.asarray(jdrop.keep_mask(jax.random.key(2), mask_shape, 0.5))
+    np.testing.assert_array_equal(kept, np.squeeze(keep, spatial))
