@@ -606,3 +606,41 @@ def test_spatial_ops_1d_and_3d(shape, channel_axis, op):
     mask_shape = tuple(1 if a in spatial else s for a, s in enumerate(shape))
     keep = np.asarray(jdrop.keep_mask(jax.random.key(2), mask_shape, 0.5))
     np.testing.assert_array_equal(kept, np.squeeze(keep, spatial))
+
+
+def test_training_loop_draws_new_masks_every_step(tmp_path):
+    """Each step's dropout masks differ (a loop reusing one key would pass every loss test)."""
+    from flax import nnx
+
+    from jdrop.train import TrainConfig, make_optimizer, train
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.dense = nnx.Linear(4, 3, rngs=rngs)
+
+        def __call__(self, x, key=None):
+            return self.dense(jdrop.dropout(key, x, 0.5, deterministic=key is None))
+
+    masks = []
+
+    def loss_fn(model, batch, key, carry):
+        assert key is not None  # training steps get a key
+        jax.debug.callback(lambda m: masks.append(np.asarray(m)),
+                           jdrop.keep_mask(key, (256,), 0.5))
+        logits = model(batch["inputs"], key=key)
+        loss = -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(8), batch["labels"]])
+        return loss, ({}, carry)
+
+    rng = np.random.default_rng(0)
+    data = {"inputs": rng.normal(size=(32, 4)).astype(np.float32),
+            "labels": rng.integers(0, 3, 32).astype(np.int32)}
+
+    def batches_fn(epoch, start_step):
+        for step in range(start_step, 4):
+            yield {k: v[step * 8:(step + 1) * 8] for k, v in data.items()}
+
+    train(Net(nnx.Rngs(0)), make_optimizer("sgd", 0.1), loss_fn, batches_fn,
+          TrainConfig(num_epochs=3, progress=False), workdir=None)
+    assert len(masks) == 12  # 3 epochs x 4 steps
+    distinct = {m.tobytes() for m in masks}
+    assert len(distinct) == 12, "two training steps drew the same dropout mask"
