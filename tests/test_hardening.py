@@ -644,3 +644,59 @@ def test_training_loop_draws_new_masks_every_step(tmp_path):
     assert len(masks) == 12  # 3 epochs x 4 steps
     distinct = {m.tobytes() for m in masks}
     assert len(distinct) == 12, "two training steps drew the same dropout mask"
+
+
+# ---------------------------------------------------------------------------------------
+# Battery: dtype extremes, empty and 0-d inputs, NaN/inf data, integer/bool x.
+
+ELEMENTWISE = {
+    "dropout": lambda k, x, r: jdrop.dropout(k, x, r),
+    "dropout_not_inverted": lambda k, x, r: jdrop.dropout(k, x, r, inverted=False),
+    "alpha_dropout": lambda k, x, r: jdrop.alpha_dropout(k, x, r),
+    "gaussian_dropout": lambda k, x, r: jdrop.gaussian_dropout(k, x, r),
+    "concrete_dropout": lambda k, x, r: jdrop.concrete_dropout(k, x, r),
+    "dropconnect": lambda k, x, r: jdrop.dropconnect(k, x, r),
+    "weight_scale": lambda k, x, r: jdrop.weight_scale(x, r),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+@pytest.mark.parametrize("shape", [(), (0,), (0, 4), (3, 5)])
+def test_dtypes_and_empty_and_scalar_inputs(name, dtype, shape):
+    x = jnp.full(shape, 1.5, dtype)
+    for rate in (0.0, 0.3, np.float32(0.3)):
+        y = ELEMENTWISE[name](KEY, x, rate)
+        assert y.shape == x.shape and y.dtype == x.dtype, (name, rate)
+        assert np.isfinite(np.asarray(y, np.float32)).all(), (name, rate)
+    traced = jax.jit(lambda r: ELEMENTWISE[name](KEY, x, r))(np.float32(0.3))
+    assert traced.shape == x.shape and traced.dtype == x.dtype
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
+def test_non_float_x_refused(name, dtype):
+    with pytest.raises(TypeError, match="dtype"):
+        ELEMENTWISE[name](KEY, jnp.ones((2, 3), dtype), 0.5)
+
+
+def test_nan_and_inf_data_never_leak_from_dropped_positions():
+    x = jnp.array([jnp.nan, jnp.inf, -jnp.inf, 1.0] * 64)
+    keep = np.asarray(jdrop.keep_mask(KEY, x.shape, 0.5))
+    y = np.asarray(jdrop.dropout(KEY, x, 0.5))
+    assert (y[~keep] == 0).all()  # dropped: exactly 0, never NaN
+    np.testing.assert_array_equal(y[keep], np.asarray(x)[keep] * 2)  # kept: NaN stays NaN
+    g = jax.grad(lambda x: jnp.sum(jdrop.dropout(KEY, x, 0.5)))(jnp.ones(256))
+    np.testing.assert_array_equal(np.asarray(g), np.where(keep, 2.0, 0.0))
+
+
+def test_rate_one_and_extreme_rates_all_dtypes():
+    for dtype in (jnp.float16, jnp.bfloat16, jnp.float32):
+        x = jnp.full((64,), jnp.finfo(dtype).max, dtype)
+        assert (np.asarray(jdrop.dropout(KEY, x, 1.0), np.float32) == 0).all()
+        traced = jax.jit(lambda r, x=x: jdrop.dropout(KEY, x, r))(np.float32(1.0))
+        assert (np.asarray(traced, np.float32) == 0).all()
+        # rate 1e-7: kept values are x / (1 - 1e-7): finite, never overflowing to inf
+        # except where the dtype's max itself rounds up
+        y = np.asarray(jdrop.dropout(KEY, jnp.ones((64,), dtype), 1e-7), np.float32)
+        assert np.isfinite(y).all()
