@@ -76,8 +76,7 @@ def concrete_dropout(
     """
     x = check_float_array(x)
     concrete_rate(rate, allow_one=False)
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got temperature={temperature!r}")
+    check_number(temperature, "temperature", positive=True, allow_traced=True)
     if deterministic:
         return x
     require_key(key, deterministic, "concrete_dropout")
@@ -86,7 +85,7 @@ def concrete_dropout(
     u = uniform(key, x.shape, dtype)
     e = np.asarray(eps, dtype)
     logit = jnp.log(p + e) - jnp.log(1 - p + e) + jnp.log(u + e) - jnp.log(1 - u + e)
-    drop = jax.nn.sigmoid(logit / np.asarray(temperature, dtype))
+    drop = jax.nn.sigmoid(logit / jnp.asarray(temperature).astype(dtype))
     y = (x.astype(dtype) * (1 - drop) / (1 - p)).astype(x.dtype)
     return poison_invalid_rate(y, rate, allow_one=False)
 

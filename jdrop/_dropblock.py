@@ -145,7 +145,8 @@ def dropblock(
     """
     x = check_float_array(x)
     rate_value = concrete_rate(rate)
-    if not isinstance(block_size, int | np.integer) or block_size < 1:
+    if (not isinstance(block_size, int | np.integer) or isinstance(block_size, bool)
+            or block_size < 1):
         raise ValueError(f"block_size must be a positive int, got block_size={block_size!r}")
     if x.ndim < 3:
         raise ValueError(

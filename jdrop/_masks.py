@@ -32,6 +32,7 @@ References:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -275,7 +276,9 @@ def normal(key, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
 
 def _shape(shape: Sequence[int]) -> tuple[int, ...]:
     try:
-        out = tuple(int(d) for d in shape)
+        if any(isinstance(d, bool | np.bool_) for d in shape):
+            raise TypeError
+        out = tuple(operator.index(d) for d in shape)  # 2.5 is refused, not truncated
     except TypeError:
         raise TypeError(f"shape must be a sequence of ints, got shape={shape!r}") from None
     if any(d < 0 for d in out):

@@ -187,8 +187,20 @@ def concrete_rate(rate, name: str = "rate", *, allow_one: bool = True) -> float 
             f"{name} must be a real number in [0, 1], got a bool {name}={rate!r}"
         )
     if not is_concrete(rate):
+        if jnp.ndim(rate) != 0:
+            raise ValueError(f"{name} must be a scalar, got a traced {name} of shape "
+                             f"{jnp.shape(rate)}")
+        if not (jnp.issubdtype(rate.dtype, jnp.floating)
+                or jnp.issubdtype(rate.dtype, jnp.integer)):
+            raise ArgumentTypeError(
+                f"{name} must be a real scalar, got a traced {name} of dtype "
+                f"{rate.dtype}")
         return None
     array = np.asarray(rate)
+    if array.dtype.kind not in "iuf":
+        raise ArgumentTypeError(
+            f"{name} must be a real number in [0, 1], got {name}={rate!r} "
+            f"(dtype {array.dtype})")
     if array.ndim != 0:
         raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
     value = float(array)

@@ -700,3 +700,35 @@ def test_rate_one_and_extreme_rates_all_dtypes():
         # except where the dtype's max itself rounds up
         y = np.asarray(jdrop.dropout(KEY, jnp.ones((64,), dtype), 1e-7), np.float32)
         assert np.isfinite(y).all()
+
+
+# ---------------------------------------------------------------------------------------
+# Cases found beyond the list.
+
+
+def test_rate_of_wrong_kind_refused():
+    for rate in ("0.5", 0.5 + 0j):
+        with pytest.raises(TypeError, match="rate"):
+            jdrop.dropout(KEY, X4, rate)
+    with pytest.raises(ValueError, match="rate must be a scalar"):
+        jax.jit(lambda r: jdrop.dropout(KEY, X4, r))(jnp.array([0.5, 0.5]))
+    with pytest.raises(TypeError, match="rate"):
+        jax.jit(lambda r: jdrop.dropout(KEY, X4, r))(jnp.complex64(0.5))
+
+
+def test_shape_of_wrong_kind_refused():
+    for shape in ((2.5,), (True, 3)):
+        with pytest.raises(TypeError, match="shape"):
+            jdrop.keep_mask(KEY, shape, 0.5)
+    assert jdrop.keep_mask(KEY, np.array([2, 3]), 0.5).shape == (2, 3)
+
+
+def test_bool_block_size_and_temperature_refused():
+    with pytest.raises(ValueError, match="block_size"):
+        jdrop.dropblock(KEY, X4, 0.5, block_size=True)
+    with pytest.raises(TypeError, match="temperature"):
+        jdrop.concrete_dropout(KEY, X4, 0.3, temperature=True)
+    traced = jax.jit(lambda t: jdrop.concrete_dropout(KEY, X4, 0.3, temperature=t))(0.1)
+    np.testing.assert_allclose(np.asarray(traced),
+                               np.asarray(jdrop.concrete_dropout(KEY, X4, 0.3, temperature=0.1)),
+                               rtol=1e-5, atol=1e-6)
