@@ -31,19 +31,6 @@ import numpy as np
 
 from jdrop._validation import check_float_array
 
-__all__ = [
-    "frame",
-    "hann_window",
-    "hz_to_mel",
-    "log_mel_spectrogram",
-    "mel_filterbank",
-    "mel_spectrogram",
-    "mel_to_hz",
-    "num_frames",
-    "power_to_db",
-    "stft",
-]
-
 _F_SP = 200.0 / 3  # Slaney: Hz per mel below 1 kHz
 _MIN_LOG_HZ = 1000.0
 _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP

@@ -37,17 +37,6 @@ from jdrop.nn._mode import (
     training_key,
 )
 
-__all__ = [
-    "AlphaDropout",
-    "ConcreteDropout",
-    "DropBlock",
-    "DropConnectDense",
-    "DropPath",
-    "Dropout",
-    "GaussianDropout",
-    "SpatialDropout",
-]
-
 _KERNEL_INIT = nnx.initializers.lecun_normal()
 _BIAS_INIT = nnx.initializers.zeros_init()
 
