@@ -40,6 +40,31 @@ def check_process(process_index, process_count) -> tuple[int, int]:
     return process_index, process_count
 
 
+def check_process_batch(batch_size, process_index, process_count) -> tuple[int, int, int]:
+    """Checks a global ``batch_size >= 1`` that ``process_count`` processes split evenly.
+
+    Returns:
+      ``(batch_size, process_index, process_count)`` as ints.
+
+    Raises:
+      ValueError: as :func:`check_process`, or when ``process_count`` does not divide
+        ``batch_size``.
+
+    Examples:
+      >>> check_process_batch(8, 1, 2)
+      (8, 1, 2)
+    """
+    batch_size = check_int(batch_size, "batch_size", 1)
+    process_index, process_count = check_process(process_index, process_count)
+    if batch_size % process_count:
+        raise ValueError(
+            f"batch_size must be divisible by process_count (each process gets "
+            f"batch_size/process_count rows), got batch_size={batch_size} with "
+            f"process_count={process_count}"
+        )
+    return batch_size, process_index, process_count
+
+
 def epoch_order(num_examples: int, *, seed: int, epoch: int = 0) -> np.ndarray:
     """The order in which epoch ``epoch`` visits the examples.
 
@@ -145,14 +170,9 @@ def batches(
     if not isinstance(dataset, ArrayDataset):
         raise TypeError(f"dataset must be an ArrayDataset, got {type(dataset).__name__}")
     n = len(dataset)
-    batch_size = check_int(batch_size, "batch_size", 1)
-    process_index, process_count = check_process(process_index, process_count)
-    if batch_size % process_count:
-        raise ValueError(
-            f"batch_size must be divisible by process_count (each process gets "
-            f"batch_size/process_count rows), got batch_size={batch_size} with "
-            f"process_count={process_count}"
-        )
+    batch_size, process_index, process_count = check_process_batch(
+        batch_size, process_index, process_count
+    )
     if drop_remainder and batch_size > n:
         raise ValueError(
             f"batch_size={batch_size} exceeds the data set's {n} examples, so "
@@ -260,14 +280,10 @@ def lm_batches(
         raise ValueError(
             f"tokens must be in [0, 2**31), got values in [{tokens.min()}, {tokens.max()}]"
         )
-    batch_size = check_int(batch_size, "batch_size", 1)
+    batch_size, process_index, process_count = check_process_batch(
+        batch_size, process_index, process_count
+    )
     seq_len = check_int(seq_len, "seq_len", 1)
-    process_index, process_count = check_process(process_index, process_count)
-    if batch_size % process_count:
-        raise ValueError(
-            f"batch_size must be divisible by process_count, got batch_size={batch_size} "
-            f"with process_count={process_count}"
-        )
     steps = num_lm_batches(len(tokens), batch_size, seq_len)
     if steps == 0:
         raise ValueError(
