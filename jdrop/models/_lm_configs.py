@@ -60,58 +60,39 @@ __all__ = ["LM_CONFIGS", "get_lm_config", "make_language_model", "param_count"]
 PTB_VOCAB = 10_000
 SHAKESPEARE_VOCAB = 65
 
+
+def two_layer_ptb_lstm(width: int, dropout_mode: str, rate: float, init_scale: float,
+                       **fields) -> LMConfig:
+    """A two-layer PTB LSTM of ``width`` units (Zaremba et al.; Gal & Ghahramani).
+
+    ``rate`` is the dropout on the non-recurrent connections (input, between layers,
+    output); ``fields``: other :class:`LMConfig` fields (e.g. ``recurrent_dropout``).
+
+    Examples:
+      >>> two_layer_ptb_lstm(650, "zaremba", 0.5, 0.05).hidden_sizes
+      (650, 650)
+    """
+    return LMConfig(
+        vocab_size=PTB_VOCAB,
+        embed_size=width,
+        hidden_sizes=(width, width),
+        dropout_mode=dropout_mode,
+        input_dropout=rate,
+        hidden_dropout=rate,
+        output_dropout=rate,
+        init_scale=init_scale,
+        **fields,
+    )
+
+
 LM_CONFIGS: dict[str, LMConfig] = {
-    "zaremba_small": LMConfig(
-        vocab_size=PTB_VOCAB,
-        embed_size=200,
-        hidden_sizes=(200, 200),
-        dropout_mode="zaremba",
-        init_scale=0.1,
-    ),
-    "zaremba_medium": LMConfig(
-        vocab_size=PTB_VOCAB,
-        embed_size=650,
-        hidden_sizes=(650, 650),
-        dropout_mode="zaremba",
-        input_dropout=0.5,
-        hidden_dropout=0.5,
-        output_dropout=0.5,
-        init_scale=0.05,
-    ),
-    "zaremba_large": LMConfig(
-        vocab_size=PTB_VOCAB,
-        embed_size=1500,
-        hidden_sizes=(1500, 1500),
-        dropout_mode="zaremba",
-        input_dropout=0.65,
-        hidden_dropout=0.65,
-        output_dropout=0.65,
-        init_scale=0.04,
-    ),
-    "gal_medium": LMConfig(
-        vocab_size=PTB_VOCAB,
-        embed_size=650,
-        hidden_sizes=(650, 650),
-        dropout_mode="variational",
-        embedding_dropout=0.2,
-        input_dropout=0.35,
-        hidden_dropout=0.35,
-        output_dropout=0.35,
-        recurrent_dropout=0.2,
-        init_scale=0.05,
-    ),
-    "gal_large": LMConfig(
-        vocab_size=PTB_VOCAB,
-        embed_size=1500,
-        hidden_sizes=(1500, 1500),
-        dropout_mode="variational",
-        embedding_dropout=0.3,
-        input_dropout=0.5,
-        hidden_dropout=0.5,
-        output_dropout=0.5,
-        recurrent_dropout=0.3,
-        init_scale=0.04,
-    ),
+    "zaremba_small": two_layer_ptb_lstm(200, "zaremba", 0.0, init_scale=0.1),
+    "zaremba_medium": two_layer_ptb_lstm(650, "zaremba", 0.5, init_scale=0.05),
+    "zaremba_large": two_layer_ptb_lstm(1500, "zaremba", 0.65, init_scale=0.04),
+    "gal_medium": two_layer_ptb_lstm(650, "variational", 0.35, init_scale=0.05,
+                                     embedding_dropout=0.2, recurrent_dropout=0.2),
+    "gal_large": two_layer_ptb_lstm(1500, "variational", 0.5, init_scale=0.04,
+                                    embedding_dropout=0.3, recurrent_dropout=0.3),
     "awd_lstm": LMConfig(
         vocab_size=PTB_VOCAB,
         embed_size=400,
