@@ -126,16 +126,7 @@ def l2_penalty(params, scale, *, where: Filter = is_kernel) -> jax.Array:
 
     The gradient is ``scale * w``: the same update as SGD with weight decay ``scale``.
 
-    Args:
-      params: a pytree of parameters (an ``nnx.State``, a dict, ...).
-      scale: the penalty's weight, a float ``>= 0``.
-      where: the filter ``(path, value) -> bool``; kernels only by default.
-
-    Returns:
-      A float32 scalar.
-
-    Raises:
-      ValueError: for a negative or non-finite ``scale``.
+    Args, Returns and Raises: as :func:`l1_penalty`.
 
     Examples:
       >>> import numpy as np
