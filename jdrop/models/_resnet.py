@@ -310,31 +310,49 @@ def resnet56(**kwargs) -> ResNet:
     return cifar_resnet(56, **kwargs)
 
 
-def resnet18(**kwargs) -> ResNet:
-    """ImageNet ResNet-18 (11.69M parameters with 1000 classes); ``kwargs`` as :class:`ResNet`.
+# depth -> (blocks per stage, block type) of the ImageNet ResNets.
+_IMAGENET_STAGES = {18: ((2, 2, 2, 2), "basic"), 50: ((3, 4, 6, 3), "bottleneck")}
+
+
+def imagenet_resnet(depth: int, **kwargs) -> ResNet:
+    """The ImageNet ResNet of ``depth`` (option-B shortcuts, 64-512 channels, 1000 classes).
+
+    Args:
+      depth: 18 or 50.
+      **kwargs: other :class:`ResNet` arguments (``rngs`` is required); ``num_classes``
+        defaults to 1000.
+
+    Returns:
+      A :class:`ResNet`.
+
+    Raises:
+      ValueError: another ``depth``.
 
     Examples:
       >>> import jax
       >>> from flax import nnx
-      >>> model = nnx.eval_shape(lambda: resnet18(rngs=nnx.Rngs(0)))
-      >>> sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+      >>> for depth in (18, 50):
+      ...     model = nnx.eval_shape(lambda: imagenet_resnet(depth, rngs=nnx.Rngs(0)))
+      ...     print(sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param))))
       11689512
+      25557032
+
+    References:
+      He, Zhang, Ren, Sun. "Deep Residual Learning for Image Recognition". CVPR 2016.
     """
+    if depth not in _IMAGENET_STAGES:
+        raise ValueError(f"depth must be one of {sorted(_IMAGENET_STAGES)}, got depth={depth!r}")
+    stages, block = _IMAGENET_STAGES[depth]
     kwargs.setdefault("num_classes", 1000)
-    return ResNet((2, 2, 2, 2), widths=(64, 128, 256, 512), block="basic", stem="imagenet",
+    return ResNet(stages, widths=(64, 128, 256, 512), block=block, stem="imagenet",
                   shortcut="B", **kwargs)
 
 
-def resnet50(**kwargs) -> ResNet:
-    """ImageNet ResNet-50 (25.56M parameters with 1000 classes); ``kwargs`` as :class:`ResNet`.
+def resnet18(**kwargs) -> ResNet:
+    """ImageNet ResNet-18 (11.69M parameters with 1000 classes); ``kwargs`` as :class:`ResNet`."""
+    return imagenet_resnet(18, **kwargs)
 
-    Examples:
-      >>> import jax
-      >>> from flax import nnx
-      >>> model = nnx.eval_shape(lambda: resnet50(rngs=nnx.Rngs(0)))
-      >>> sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
-      25557032
-    """
-    kwargs.setdefault("num_classes", 1000)
-    return ResNet((3, 4, 6, 3), widths=(64, 128, 256, 512), block="bottleneck",
-                  stem="imagenet", shortcut="B", **kwargs)
+
+def resnet50(**kwargs) -> ResNet:
+    """ImageNet ResNet-50 (25.56M parameters with 1000 classes); ``kwargs`` as :class:`ResNet`."""
+    return imagenet_resnet(50, **kwargs)
