@@ -156,12 +156,7 @@ def lenet_ip(rate: float = 0.5, **kwargs) -> LeNet:
 def lenet_all(rate: float = 0.5, **kwargs) -> LeNet:
     """"LeNet-all": dropout ``rate`` after both convolutions and the hidden dense layer.
 
-    Args:
-      rate: the drop probability.
-      **kwargs: other :class:`LeNet` arguments (``rngs`` is required).
-
-    Returns:
-      A :class:`LeNet`.
+    Args and Returns: as :func:`lenet_ip`.
 
     Examples:
       >>> from flax import nnx
