@@ -107,6 +107,26 @@ def _linear_index(shape: Sequence[int], axes: range, global_shape=None,
     return index
 
 
+def counter_split(shape: tuple[int, ...]) -> int:
+    """The first axis whose index counts in the low 32-bit word (axes before it: ``hi``).
+
+    The low word covers the longest suffix of axes holding at most ``2**32`` elements.
+
+    Raises:
+      ValueError: for an axis of ``2**32`` or more elements, or more than ``2**64`` in all.
+    """
+    for axis, size in enumerate(shape):
+        if size >= _TWO_32:
+            raise ValueError(f"axis {axis} has {size} elements; at most 2**32 - 1 are supported")
+    split, suffix = len(shape), 1
+    while split > 0 and suffix * shape[split - 1] <= _TWO_32:
+        split -= 1
+        suffix *= shape[split]
+    if math.prod(shape[:split]) > _TWO_32:
+        raise ValueError(f"shape {shape} has more than 2**64 elements")
+    return split
+
+
 def _counters(shape: tuple[int, ...], global_shape=None,
               start=None) -> tuple[jax.Array, jax.Array | None]:
     """Splits every element's linear index into 32-bit words ``(lo, hi)``.
@@ -118,15 +138,7 @@ def _counters(shape: tuple[int, ...], global_shape=None,
     local_shape = shape
     if global_shape is not None:
         shape = global_shape
-    for axis, size in enumerate(shape):
-        if size >= _TWO_32:
-            raise ValueError(f"axis {axis} has {size} elements; at most 2**32 - 1 are supported")
-    split, suffix = len(shape), 1
-    while split > 0 and suffix * shape[split - 1] <= _TWO_32:
-        split -= 1
-        suffix *= shape[split]
-    if math.prod(shape[:split]) > _TWO_32:
-        raise ValueError(f"shape {shape} has more than 2**64 elements")
+    split = counter_split(shape)
     lo = _linear_index(local_shape, range(split, len(shape)), shape, start)
     if lo is None:
         lo = jnp.zeros(local_shape, jnp.uint32)

@@ -330,21 +330,30 @@ def _backward(problem: Problem, blocks: Blocks, res, d_out):
     return dq, dk, dv, db
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _attention(problem, blocks, q, k, v, bias, mask, params):
-    return _forward(problem, blocks, q, k, v, bias, mask, params)[0]
+def with_blockwise_backward(forward):
+    """``attention(problem, blocks, q, k, v, bias, mask, params)`` with a custom VJP.
 
+    ``forward`` returns ``(out, m, linv)`` (output, row maxima, inverse row sums); the
+    gradient is the blockwise backward pass, which recomputes the probabilities from them.
+    ``mask`` gets no cotangent; ``params`` get zeros (they only feed the dropout mask).
+    """
 
-def _attention_fwd(problem, blocks, q, k, v, bias, mask, params):
-    out, m, linv = _forward(problem, blocks, q, k, v, bias, mask, params)
-    return out, (q, k, v, bias, mask, params, out, m, linv)
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+    def attention(problem, blocks, q, k, v, bias, mask, params):
+        return forward(problem, blocks, q, k, v, bias, mask, params)[0]
 
+    def attention_fwd(problem, blocks, q, k, v, bias, mask, params):
+        out, m, linv = forward(problem, blocks, q, k, v, bias, mask, params)
+        return out, (q, k, v, bias, mask, params, out, m, linv)
 
-def _attention_bwd(problem, blocks, res, d_out):
-    dq, dk, dv, d_bias = _backward(problem, blocks, res, d_out)
-    params = res[5]
-    d_params = None if params is None else _zero_cotangents(params)
-    return dq, dk, dv, d_bias, None, d_params
+    def attention_bwd(problem, blocks, res, d_out):
+        dq, dk, dv, d_bias = _backward(problem, blocks, res, d_out)
+        params = res[5]
+        d_params = None if params is None else _zero_cotangents(params)
+        return dq, dk, dv, d_bias, None, d_params
+
+    attention.defvjp(attention_fwd, attention_bwd)
+    return attention
 
 
 def _zero_cotangents(params):
@@ -356,7 +365,7 @@ def _zero_cotangents(params):
     return jax.tree.map(zero, params)
 
 
-_attention.defvjp(_attention_fwd, _attention_bwd)
+_attention = with_blockwise_backward(_forward)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -364,7 +373,3 @@ def blockwise_attention(problem: Problem, blocks: Blocks, q, k, v, bias, mask, p
     """Attention on canonical ``(B, H, L, D)`` inputs, ``O(L * d)`` memory in both passes."""
     return _attention(problem, blocks, q, k, v, bias, mask, params)
 
-
-def backward(problem: Problem, blocks: Blocks, res, d_out):
-    """The blockwise backward pass, shared with the Pallas forward kernel."""
-    return _backward(problem, blocks, res, d_out)

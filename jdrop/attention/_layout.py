@@ -18,7 +18,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from jdrop._masks import counter_bits
+from jdrop._masks import counter_bits, counter_split
 
 __all__ = ["MaskLayout", "block_keep"]
 
@@ -43,16 +43,7 @@ class MaskLayout:
     def create(cls, weights_shape, broadcast_dims) -> MaskLayout:
         shape = tuple(int(d) for d in weights_shape)
         mask_shape = tuple(1 if a in broadcast_dims else d for a, d in enumerate(shape))
-        for axis, size in enumerate(mask_shape):
-            if size >= _TWO_32:
-                raise ValueError(f"axis {axis} has {size} elements; at most 2**32 - 1 supported")
-        split, suffix = len(mask_shape), 1
-        while split > 0 and suffix * mask_shape[split - 1] <= _TWO_32:
-            split -= 1
-            suffix *= mask_shape[split]
-        if math.prod(mask_shape[:split]) > _TWO_32:
-            raise ValueError(f"mask shape {mask_shape} has more than 2**64 elements")
-        return cls(shape[:-3], mask_shape, split)
+        return cls(shape[:-3], mask_shape, counter_split(mask_shape))
 
     def _stride(self, axis: int) -> tuple[int, int]:
         """(word, stride): word 0 is ``lo``, 1 is ``hi``; stride 0 on broadcast axes."""
@@ -86,6 +77,14 @@ class MaskLayout:
         return self._stride(len(self.mask_shape) - 1)
 
 
+def _add_position(lo, hi, pos, word: int, stride: int):
+    """Adds ``pos * stride`` to counter word ``word`` (0: ``lo``, 1: ``hi``); no-op at stride 0."""
+    if not stride:
+        return lo, hi
+    term = pos * np.uint32(stride)
+    return (lo + term, hi) if word == 0 else (lo, hi + term)
+
+
 def block_keep(layout: MaskLayout, row_lo, row_hi, words, threshold, live, q_pos, kv_pos):
     """Keep bits of a block: (b, h) rows x ``q_pos`` x ``kv_pos``.
 
@@ -105,20 +104,8 @@ def block_keep(layout: MaskLayout, row_lo, row_hi, words, threshold, live, q_pos
     hi = jnp.expand_dims(row_hi, (-2, -1))
     q = q_pos.astype(jnp.uint32)[:, None]
     k = kv_pos.astype(jnp.uint32)[None, :]
-    q_word, q_stride = layout.q_stride()
-    k_word, k_stride = layout.kv_stride()
-    if q_stride:
-        q_term = q * np.uint32(q_stride)
-        if q_word == 0:
-            lo = lo + q_term
-        else:
-            hi = hi + q_term
-    if k_stride:
-        k_term = k * np.uint32(k_stride)
-        if k_word == 0:
-            lo = lo + k_term
-        else:
-            hi = hi + k_term
+    lo, hi = _add_position(lo, hi, q, *layout.q_stride())
+    lo, hi = _add_position(lo, hi, k, *layout.kv_stride())
     shape = jnp.broadcast_shapes(jnp.shape(row_lo) + (1, 1), (q_pos.shape[0], kv_pos.shape[0]))
     lo = jnp.broadcast_to(lo, shape)
     hi = jnp.broadcast_to(hi, shape) if layout.has_hi else None

@@ -21,10 +21,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.experimental import pallas as pl
 
-from ._blockwise import Blocks, backward
+from ._blockwise import Blocks, with_blockwise_backward
 from ._common import Problem, masked_value
 from ._layout import block_keep
 
@@ -173,30 +172,7 @@ def _forward(problem: Problem, blocks: Blocks, q, k, v, bias, mask, params):
     return out[:, :, :n], m[:, :, :n], linv[:, :, :n]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _attention(problem, blocks, q, k, v, bias, mask, params):
-    return _forward(problem, blocks, q, k, v, bias, mask, params)[0]
-
-
-def _attention_fwd(problem, blocks, q, k, v, bias, mask, params):
-    out, m, linv = _forward(problem, blocks, q, k, v, bias, mask, params)
-    return out, (q, k, v, bias, mask, params, out, m, linv)
-
-
-def _attention_bwd(problem, blocks, res, d_out):
-    dq, dk, dv, d_bias = backward(problem, blocks, res, d_out)
-    params = res[5]
-    d_params = None
-    if params is not None:
-        d_params = jax.tree.map(
-            lambda x: jnp.zeros_like(x) if jnp.issubdtype(x.dtype, jnp.floating)
-            else np.zeros(x.shape, jax.dtypes.float0),
-            params,
-        )
-    return dq, dk, dv, d_bias, None, d_params
-
-
-_attention.defvjp(_attention_fwd, _attention_bwd)
+_attention = with_blockwise_backward(_forward)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
