@@ -38,9 +38,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jdrop
-from jdrop._keys import split_key
-from jdrop._validation import check_float_array, concrete_rate, require_key
+from jdrop._validation import check_choice, check_float_array, check_int, check_rate
 from jdrop.nn._cells import make_cell
+from jdrop.nn._mode import StochasticModule, layer_keys
 from jdrop.nn._scan import scan_cell
 
 __all__ = ["AcousticCNN", "AcousticRNN"]
@@ -48,25 +48,6 @@ __all__ = ["AcousticCNN", "AcousticRNN"]
 CONV_DROPOUT_KINDS = ("spatial", "standard")
 READOUTS = ("mean", "last", "sequence")
 CELLS = ("gru", "lstm")
-
-
-def _rate(value, name: str) -> float:
-    rate = concrete_rate(value, name)
-    if rate is None:
-        raise TypeError(f"{name} must be a concrete number, got {name}={value!r}")
-    return rate
-
-
-def _choice(value, name: str, choices) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {name}={value!r}")
-    return value
-
-
-def _positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
-    return value
 
 
 def _spec_augment_kwargs(value) -> dict | None:
@@ -84,13 +65,6 @@ def _spec_augment_kwargs(value) -> dict | None:
     return dict(value)
 
 
-def _mode(module, key, deterministic, count: int, name: str):
-    """Effective mode and ``count`` keys (``None`` s when deterministic)."""
-    deterministic = module.deterministic if deterministic is None else bool(deterministic)
-    require_key(key, deterministic, name)
-    return split_key(None if deterministic else key, count), deterministic
-
-
 def _check_input(x, n_mels: int, name: str, n_frames: int | None = None) -> jax.Array:
     x = check_float_array(x)
     frames_ok = n_frames is None or (x.ndim == 3 and x.shape[1] == n_frames)
@@ -100,7 +74,7 @@ def _check_input(x, n_mels: int, name: str, n_frames: int | None = None) -> jax.
     return x
 
 
-class AcousticCNN(nnx.Module):
+class AcousticCNN(StochasticModule):
     """A small CNN over log-mel spectrograms ``(N, T, F)`` for isolated-word classification.
 
     Args:
@@ -147,25 +121,25 @@ class AcousticCNN(nnx.Module):
         spec_augment: Mapping | None = None,
         deterministic: bool = False,
     ):
-        self.n_frames = _positive(n_frames, "n_frames")
-        self.n_mels = _positive(n_mels, "n_mels")
-        self.dropout = _rate(dropout, "dropout")
-        self.conv_dropout = _rate(conv_dropout, "conv_dropout")
-        self.conv_dropout_kind = _choice(conv_dropout_kind, "conv_dropout_kind",
+        self.n_frames = check_int(n_frames, "n_frames", minimum=1)
+        self.n_mels = check_int(n_mels, "n_mels", minimum=1)
+        self.dropout = check_rate(dropout, "dropout")
+        self.conv_dropout = check_rate(conv_dropout, "conv_dropout")
+        self.conv_dropout_kind = check_choice(conv_dropout_kind, "conv_dropout_kind",
                                          CONV_DROPOUT_KINDS)
         self.spec_augment = _spec_augment_kwargs(spec_augment)
         self.deterministic = deterministic
         convs, in_ch, t, f = [], 1, n_frames, n_mels
         for i, ch in enumerate(channels):
-            _positive(ch, f"channels[{i}]")
+            check_int(ch, f"channels[{i}]", minimum=1)
             convs.append(nnx.Conv(in_ch, ch, (3, 3), padding="SAME", rngs=rngs))
             in_ch, t, f = ch, t // 2, f // 2
             if t == 0 or f == 0:
                 raise ValueError(f"{len(channels)} pooling blocks need n_frames and n_mels >= "
                                  f"{2 ** len(channels)}, got {n_frames} x {n_mels}")
         self.convs = nnx.List(convs)
-        self.dense = nnx.Linear(t * f * in_ch, _positive(hidden, "hidden"), rngs=rngs)
-        self.out = nnx.Linear(hidden, _positive(num_classes, "num_classes"), rngs=rngs)
+        self.dense = nnx.Linear(t * f * in_ch, check_int(hidden, "hidden", minimum=1), rngs=rngs)
+        self.out = nnx.Linear(hidden, check_int(num_classes, "num_classes", minimum=1), rngs=rngs)
 
     def __call__(self, x, *, key=None, deterministic=None) -> jax.Array:
         """Class logits ``(N, num_classes)`` for log-mel spectrograms ``x`` ``(N, T, F)``.
@@ -179,7 +153,7 @@ class AcousticCNN(nnx.Module):
           ValueError: wrong input shape; training without ``key``.
         """
         x = _check_input(x, self.n_mels, "AcousticCNN", self.n_frames)
-        keys, det = _mode(self, key, deterministic, len(self.convs) + 2, "AcousticCNN")
+        keys, det = layer_keys(self, key, deterministic, len(self.convs) + 2)
         if self.spec_augment is not None:
             x = jdrop.spec_augment(keys[-1], x, deterministic=det, **self.spec_augment)
         h = x[..., None]
@@ -196,7 +170,7 @@ class AcousticCNN(nnx.Module):
         return self.out(h)
 
 
-class AcousticRNN(nnx.Module):
+class AcousticRNN(StochasticModule):
     """A stack of (bi)directional GRU/LSTM layers over log-mel frames, variational dropout.
 
     Args:
@@ -250,17 +224,17 @@ class AcousticRNN(nnx.Module):
         spec_augment: Mapping | None = None,
         deterministic: bool = False,
     ):
-        self.n_mels = _positive(n_mels, "n_mels")
-        self.cell = _choice(cell, "cell", CELLS)
-        self.readout = _choice(readout, "readout", READOUTS)
-        self.subsample = _positive(subsample, "subsample")
-        self.input_dropout = _rate(input_dropout, "input_dropout")
-        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
-        self.output_dropout = _rate(output_dropout, "output_dropout")
+        self.n_mels = check_int(n_mels, "n_mels", minimum=1)
+        self.cell = check_choice(cell, "cell", CELLS)
+        self.readout = check_choice(readout, "readout", READOUTS)
+        self.subsample = check_int(subsample, "subsample", minimum=1)
+        self.input_dropout = check_rate(input_dropout, "input_dropout")
+        self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
+        self.output_dropout = check_rate(output_dropout, "output_dropout")
         self.spec_augment = _spec_augment_kwargs(spec_augment)
         self.deterministic = deterministic
-        self.hidden_size = _positive(hidden_size, "hidden_size")
-        self.num_layers = _positive(num_layers, "num_layers")
+        self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
+        self.num_layers = check_int(num_layers, "num_layers", minimum=1)
         directions = 2 if bidirectional else 1
         self.directions = directions
         layers = []
@@ -271,7 +245,8 @@ class AcousticRNN(nnx.Module):
             ))
             in_features = directions * hidden_size
         self.layers = nnx.List(layers)
-        self.out = nnx.Linear(in_features, _positive(num_classes, "num_classes"), rngs=rngs)
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        self.out = nnx.Linear(in_features, num_classes, rngs=rngs)
 
     def __call__(self, x, *, key=None, deterministic=None) -> jax.Array:
         """Logits for log-mel spectrograms ``x`` ``(N, T, F)``.
@@ -285,7 +260,7 @@ class AcousticRNN(nnx.Module):
         """
         x = _check_input(x, self.n_mels, "AcousticRNN")
         n_keys = 2 + self.num_layers * (1 + self.directions)
-        keys, det = _mode(self, key, deterministic, n_keys, "AcousticRNN")
+        keys, det = layer_keys(self, key, deterministic, n_keys)
         keys = list(keys)
         if self.spec_augment is not None:
             x = jdrop.spec_augment(keys.pop(), x, deterministic=det, **self.spec_augment)
