@@ -96,7 +96,7 @@ def pure_apply(
     graphdef, *states = split_module(model, *filters)
     multiple = len(states) > 1
 
-    def apply_fn(state, key, *args, **kwargs):
+    def apply_fn(state, key, /, *args, **kwargs):
         parts = tuple(state) if multiple else (state,)
         module = nnx.merge(graphdef, *parts, copy=True)  # fresh Variables in this trace
         out = module(*args, key=key, **kwargs)

@@ -156,3 +156,13 @@ def test_vmap_resnet_with_head_dropout_runs_convs_once():
     shapes = _convs(jaxpr)
     assert len(shapes) == 5  # stem and two convolutions per block
     assert all(s[0] == 3 and len(s) == 4 for s in shapes)
+
+
+def test_apply_fn_passes_a_state_keyword_to_the_model():
+    class Stateful(nnx.Module):
+        def __call__(self, x, *, key=None, state=None):
+            return x + state
+
+    apply_fn, model_state = pure_apply(Stateful())
+    out = apply_fn(model_state, None, jnp.ones(2), state=jnp.full(2, 2.0))
+    assert out.tolist() == [3.0, 3.0]
