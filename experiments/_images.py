@@ -622,20 +622,10 @@ def by_point(arm: Mapping, keys: Sequence[str]) -> dict[tuple, list[dict]]:
 
 
 def parse_flags(config_module, argv, description: str, check: Callable | None = None):
-    """``experiments.flags.parse`` plus ``--cpu``: start from ``config.cpu()`` (the reduced
-    configuration run on the 2-core machine) instead of ``config.default()``."""
-    import types
-
+    """``experiments.flags.parse`` for an image experiment (``--cpu``: ``config.cpu()``)."""
     from experiments import flags
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    module = config_module
-    if "--cpu" in argv:
-        argv.remove("--cpu")
-        module = types.SimpleNamespace(__name__=config_module.__name__,
-                                       Config=config_module.Config,
-                                       default=config_module.cpu, smoke=config_module.smoke)
-    return flags.parse(module, argv, description=description, check=check)
+    return flags.parse(config_module, argv, description=description, check=check)
 
 
 def trainer_for(apply_fn: Callable, data: Images, c, *, num_epochs: int | None = None,

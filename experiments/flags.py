@@ -54,7 +54,8 @@ def parse(
     """``(config, workdir)`` from the command line.
 
     Args:
-      config_module: the experiment's ``config`` module (``Config``, ``default``, ``smoke``).
+      config_module: the experiment's ``config`` module (``Config``, ``default``, ``smoke``,
+        and optionally ``cpu``: then ``--cpu`` starts from ``config.cpu()``).
       argv: the arguments (``sys.argv[1:]`` when ``None``).
       description: the ``--help`` text (the entry point's docstring).
       check: ``check(config)`` raising ``ValueError`` for an invalid configuration; its
@@ -74,6 +75,10 @@ def parse(
                         help="where results, plots and checkpoints go")
     parser.add_argument("--smoke", action="store_true",
                         help="start from config.smoke() (the whole path in seconds)")
+    has_cpu = hasattr(config_module, "cpu")
+    if has_cpu:
+        parser.add_argument("--cpu", action="store_true",
+                            help="start from config.cpu() (the reduced run on a 2-core CPU)")
     hints = typing.get_type_hints(config_module.Config)
     defaults = config_module.default()
     for field in dataclasses.fields(config_module.Config):
@@ -81,7 +86,12 @@ def parse(
         parser.add_argument(f"--{field.name}", type=convert, default=None, **extra,
                             help=f"default {getattr(defaults, field.name)!r}")
     args = parser.parse_args(argv)
-    config = config_module.smoke() if args.smoke else defaults
+    if args.smoke:
+        config = config_module.smoke()
+    elif has_cpu and args.cpu:
+        config = config_module.cpu()
+    else:
+        config = defaults
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config)
                  if getattr(args, f.name) is not None}
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}

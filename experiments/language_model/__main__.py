@@ -8,22 +8,12 @@
 committed); every field of ``experiments/language_model/config.py`` is a flag.
 """
 
-import sys
-import types
-
 from experiments import flags
 from experiments.language_model import config, train
 
 
 def main(argv=None) -> dict:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    module = config
-    if "--cpu" in argv:
-        argv.remove("--cpu")
-        module = types.SimpleNamespace(
-            __name__=config.__name__, Config=config.Config, default=config.cpu,
-            smoke=config.smoke)
-    cfg, workdir = flags.parse(module, argv, description=__doc__, check=train.check_config)
+    cfg, workdir = flags.parse(config, argv, description=__doc__, check=train.check_config)
     return train.train_and_evaluate(cfg, workdir)
 
 

@@ -33,3 +33,13 @@ def test_command_lists_the_changed_fields():
     cmd = flags.command("experiments.mc_dropout", config.smoke())
     assert cmd.startswith("python -m experiments.mc_dropout --width 8 ")
     assert "--no-progress" in cmd and "--sample_counts 1 2 5 10" in cmd
+
+
+def test_cpu_flag_starts_from_cpu_config_only_where_one_exists():
+    from experiments.dataset_size import config as with_cpu
+
+    cfg, _ = flags.parse(with_cpu, ["--workdir", "w", "--cpu", "--num_steps", "7"],
+                         description="")
+    assert cfg == type(cfg)(**{**with_cpu.cpu().__dict__, "num_steps": 7})
+    with pytest.raises(SystemExit):  # the main job has no cpu() configuration
+        flags.parse(config, ["--workdir", "w", "--cpu"], description="")
