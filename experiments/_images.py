@@ -39,7 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import jdrop
+from jdrop import report
 from jdrop.data import load_fashion_mnist
+from jdrop.report import pyplot as pyplot  # the experiments call im.pyplot()
 
 HYPERS = ("in_rate", "hid_rate", "conv_rate", "spatial_rate", "block_rate", "path_rate", "l1",
           "l2", "max_norm", "shift", "lr", "num_train", "width")
@@ -522,9 +524,9 @@ def pct(mean: float, std: float | None = None) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    """:func:`jdrop.report.markdown_table` with every cell written by ``str`` (the rates and
+    counts of the sweeps as given), without the final newline."""
+    return report.markdown_table(header, [[str(c) for c in row] for row in rows]).rstrip("\n")
 
 
 def write_outputs(workdir, stem: str, result: Mapping, markdown: str) -> None:
@@ -534,16 +536,6 @@ def write_outputs(workdir, stem: str, result: Mapping, markdown: str) -> None:
     (workdir / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     (workdir / f"{stem}.md").write_text(markdown + "\n")
     print(markdown, flush=True)
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def run_note(experiment: str, config, seconds: float) -> str:
