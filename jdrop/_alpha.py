@@ -58,10 +58,22 @@ def alpha_dropout(
     deterministic: bool = False,
     impl: str = "counter",
 ) -> jax.Array:
-    """Alpha dropout: keeps SELU activations at zero mean and unit variance.
+    r"""Alpha dropout: keeps SELU activations at zero mean and unit variance.
 
-    See the module docstring for the formula. Identity at test time; ``rate == 1`` gives
-    zeros (the limit of ``a -> 0``, ``b -> 0``).
+    Dropped units are set to SELU's negative saturation :math:`\alpha' = -\lambda \alpha`
+    (``-SELU_SCALE * SELU_ALPHA``) instead of 0, then an affine map restores the moments.
+    With keep probability :math:`q = 1 - p` (:math:`p` = ``rate``) and
+    :math:`m \sim \mathrm{Bernoulli}(q)`:
+
+    .. math::
+
+       y = a \left(m\, x + (1 - m)\, \alpha'\right) + b, \qquad
+       a = \left(q + \alpha'^2 q (1 - q)\right)^{-1/2}, \qquad
+       b = -a\, \alpha' (1 - q),
+
+    so that inputs with mean 0 and variance 1 give :math:`\mathbb{E}[y] = 0` and
+    :math:`\mathrm{Var}[y] = 1`. Identity at test time; ``rate == 1`` gives zeros (the limit
+    :math:`a \to 0`, :math:`b \to 0`).
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).

@@ -48,7 +48,19 @@ def concrete_dropout(
     deterministic: bool = False,
     eps: float = 1e-7,
 ) -> jax.Array:
-    """Relaxed-Bernoulli dropout, differentiable with respect to ``rate``.
+    r"""Relaxed-Bernoulli dropout, differentiable with respect to ``rate``.
+
+    The Bernoulli drop indicator is replaced by its Concrete relaxation (Maddison et al.
+    2017) at temperature :math:`t`, with :math:`p` = ``rate``:
+
+    .. math::
+
+       z = \sigma\!\left(\frac{\log p - \log(1 - p) + \log u - \log(1 - u)}{t}\right),
+       \quad u \sim \mathcal{U}(0, 1), \qquad y = \frac{x \odot (1 - z)}{1 - p},
+
+    with :math:`\sigma` the logistic sigmoid; as :math:`t \to 0`, :math:`z` becomes a
+    :math:`\mathrm{Bernoulli}(p)` drop indicator and :math:`y` inverted dropout. Add
+    :func:`concrete_dropout_regularizer` to the loss to learn :math:`p`.
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).
@@ -98,14 +110,26 @@ def concrete_dropout_regularizer(
     weight_regularizer: float,
     dropout_regularizer: float,
 ) -> jax.Array:
-    """The Concrete-dropout penalty ``R(p, W)`` of the module docstring (add it to the loss).
+    r"""The Concrete-dropout penalty :math:`R(p, W)` (add it to the loss).
+
+    .. math::
+
+       R(p, W) = \lambda_W \frac{\lVert W \rVert_2^2}{1 - p}
+       + \lambda_p K \left(p \log p + (1 - p) \log(1 - p)\right)
+
+    for the weights :math:`W` of the layer fed by the dropout, :math:`K` = ``input_dim``,
+    :math:`\lambda_W` = ``weight_regularizer`` and :math:`\lambda_p` = ``dropout_regularizer``
+    (the KL term of the variational objective; Gal et al. use :math:`\lambda_W = l^2 / N`
+    and :math:`\lambda_p = 2 / (\tau N)` for :math:`N` training points, prior length-scale
+    :math:`l` and model precision :math:`\tau`). The second term is :math:`-K` times the
+    entropy of :math:`\mathrm{Bernoulli}(p)`: minimising it pushes :math:`p` towards 0.5.
 
     Args:
       rate: the drop probability ``p`` (traced; gradients flow into it).
       weights: the weights of the layer fed by the dropout (an array or a pytree).
       input_dim: ``K``, the number of features dropped (the layer's input dimension).
-      weight_regularizer: ``l**2 / N`` in the paper.
-      dropout_regularizer: ``2 / (tau * N)`` in the paper.
+      weight_regularizer: :math:`\lambda_W`, :math:`l^2 / N` in the paper.
+      dropout_regularizer: :math:`\lambda_p`, :math:`2 / (\tau N)` in the paper.
 
     Returns:
       A float32 scalar. At ``rate == 0`` the entropy term is its limit 0

@@ -60,10 +60,12 @@ def _coverage(spatial_shape, block_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dropblock_gamma(rate, spatial_shape, block_size: int):
-    """The seed probability whose blocks drop exactly ``rate`` of a map in expectation.
+    r"""The seed probability whose blocks drop exactly ``rate`` of a map in expectation.
 
-    Solves ``mean_p (1 - gamma)**n(p) = 1 - rate`` by bisection (see the module
-    docstring); a Python float for a concrete ``rate``, a float32 array for a traced one.
+    Solves :math:`\frac{1}{|I|} \sum_{i \in I} (1 - \gamma)^{n(i)} = 1 - p` for
+    :math:`\gamma` by bisection, where :math:`n(i)` is the number of valid seeds whose block
+    covers position :math:`i` (see :func:`dropblock`); a Python float for a concrete
+    ``rate``, a float32 array for a traced one.
 
     Examples:
       >>> round(dropblock_gamma(0.5, (16, 16), 3), 4)
@@ -94,7 +96,13 @@ def dropblock_gamma(rate, spatial_shape, block_size: int):
 
 
 def dropblock_seed_rate(rate, spatial_shape, block_size: int):
-    """The paper's closed-form ``gamma`` (ignores block overlaps: drops less than ``rate``).
+    r"""The paper's closed-form :math:`\gamma` (ignores block overlaps: drops less than ``rate``).
+
+    .. math::
+
+       \gamma = \frac{p}{b^d} \prod_{k=1}^{d} \frac{s_k}{s_k - b + 1}
+
+    for spatial sizes :math:`s_k` and block side :math:`b` (Ghiasi et al. 2018, eq. 1).
 
     Kept for reference and comparison; :func:`dropblock` uses :func:`dropblock_gamma`.
     """
@@ -113,7 +121,26 @@ def dropblock(
     deterministic: bool = False,
     impl: str = "counter",
 ) -> jax.Array:
-    """Drops ``block_size x block_size`` regions of each feature map (see module docstring).
+    r"""Drops ``block_size x block_size`` regions of each feature map.
+
+    Block seeds are drawn with probability :math:`\gamma` (solved by bisection) at the
+    positions where a whole block of side :math:`b` = ``block_size`` fits, independently per
+    example and channel; each seed is grown into a :math:`b^d` block (:math:`d` spatial axes)
+    and the block union is the drop mask :math:`1 - M`. A position :math:`i` covered by
+    :math:`n(i)` possible seeds is dropped with probability :math:`1 - (1 - \gamma)^{n(i)}`,
+    and :math:`\gamma` solves
+
+    .. math::
+
+       \frac{1}{|I|} \sum_{i \in I} (1 - \gamma)^{n(i)} = 1 - p
+
+    (:math:`p` = ``rate``, :math:`I` the positions of a map), so the expected dropped
+    fraction is exactly :math:`p`, block overlaps and borders included. The kept activations
+    are rescaled by the realised keep fraction of each example:
+
+    .. math::
+
+       y = x \odot M \, \frac{\operatorname{count}(M)}{\sum M}.
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).

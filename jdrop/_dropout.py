@@ -62,7 +62,10 @@ def _scale(x: jax.Array, factor) -> jax.Array:
 
 
 def weight_scale(x: jax.Array, rate) -> jax.Array:
-    """The weight-scaling rule at test time: ``(1 - rate) * x`` (Srivastava et al. 2014).
+    r"""The weight-scaling rule at test time: :math:`y = (1 - p)\, x` (Srivastava et al. 2014).
+
+    ``rate`` is :math:`p`: a network trained without inverted scaling (``inverted=False``)
+    multiplies each unit's output by its keep probability at test time.
 
     A traced ``rate`` that is NaN or outside ``[0, 1]`` gives NaN everywhere (see
     :func:`jdrop.checked` to raise instead); an integer ``x`` raises ``TypeError``.
@@ -142,12 +145,18 @@ def dropout(
     regenerate_mask: bool = False,
     block=None,
 ) -> jax.Array:
-    """Dropout: ``y = m * x / (1 - rate)`` while training, ``y = x`` at test.
+    r"""Dropout: :math:`y = m \odot x / (1 - p)` while training, :math:`y = x` at test.
 
-    ``m ~ Bernoulli(1 - rate)`` from :func:`jdrop.keep_mask`, shared along
-    ``broadcast_dims``. ``E[y] = x``, ``Var[y] = x**2 * rate / (1 - rate)``; the gradient is
-    ``dy/dx = m / (1 - rate)``. With ``inverted=False`` the paper's original formulation:
-    ``y = m * x`` while training and ``y = (1 - rate) * x`` at test (weight scaling).
+    With :math:`p` = ``rate`` and the keep mask :math:`m \sim \mathrm{Bernoulli}(1 - p)`
+    from :func:`jdrop.keep_mask` (shared along ``broadcast_dims``):
+
+    .. math::
+
+       \mathbb{E}[y] = x, \qquad \mathrm{Var}[y] = x^2 \, \frac{p}{1 - p}, \qquad
+       \frac{\partial y}{\partial x} = \frac{m}{1 - p}.
+
+    With ``inverted=False`` the paper's original formulation: :math:`y = m \odot x` while
+    training and :math:`y = (1 - p)\, x` at test (weight scaling, :func:`weight_scale`).
 
     Args:
       key: typed key (``jax.random.key``) or legacy ``uint32[2]`` key; may be ``None``
@@ -244,9 +253,11 @@ def spatial_dropout(
     inverted: bool = True,
     impl: str = "counter",
 ) -> jax.Array:
-    """Spatial dropout: drops whole feature maps (one mask value per example and channel).
+    r"""Spatial dropout: drops whole feature maps (one mask value per example and channel).
 
-    ``y[n, ..., c] = m[n, c] * x[n, ..., c] / (1 - rate)``, for 1-D ``(N, L, C)``, 2-D
+    :math:`y_{n, \dots, c} = m_{n c}\, x_{n, \dots, c} / (1 - p)` with one
+    :math:`m_{n c} \sim \mathrm{Bernoulli}(1 - p)` per example :math:`n` and channel :math:`c`
+    (:math:`p` = ``rate``), for 1-D ``(N, L, C)``, 2-D
     ``(N, H, W, C)`` and 3-D ``(N, D, H, W, C)`` inputs (channels-last by default; pass
     ``channel_axis=1`` for PyTorch's ``NCHW``). Same semantics as PyTorch's
     ``Dropout1d/2d/3d`` and Keras' ``SpatialDropout``: neighbouring activations of a
@@ -295,11 +306,12 @@ def drop_path(
     inverted: bool = True,
     impl: str = "counter",
 ) -> jax.Array:
-    """Stochastic depth: drops a residual branch for whole examples.
+    r"""Stochastic depth: drops a residual branch for whole examples.
 
-    ``y[n] = b[n] * x[n] / (1 - rate)`` with one ``b[n] ~ Bernoulli(1 - rate)`` per example;
-    use as ``h + drop_path(key, branch(h), rate)``. With ``inverted=False`` the paper's
-    form: unscaled while training, ``(1 - rate) * x`` at test.
+    :math:`y_n = b_n x_n / (1 - p)` with one :math:`b_n \sim \mathrm{Bernoulli}(1 - p)` per
+    example :math:`n` (:math:`p` = ``rate``); use as ``h + drop_path(key, branch(h), rate)``.
+    With ``inverted=False`` the paper's form: unscaled while training, :math:`(1 - p)\, x`
+    at test.
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).
@@ -338,12 +350,13 @@ def dropconnect(
     inverted: bool = True,
     impl: str = "counter",
 ) -> jax.Array:
-    """DropConnect: drops individual weights instead of activations.
+    r"""DropConnect: drops individual weights instead of activations.
 
-    ``W' = M * W / (1 - rate)`` with ``M ~ Bernoulli(1 - rate)`` per weight, then use
-    ``x @ W'``. One mask per call: draw a mask per example with ``jax.vmap`` over keys.
-    At test time ``W`` itself (the mean of ``W'``); Wan et al. use a moment-matched
-    Gaussian at inference, which matches the same mean.
+    :math:`W' = M \odot W / (1 - p)` with :math:`M \sim \mathrm{Bernoulli}(1 - p)` per
+    weight (:math:`p` = ``rate``), then use ``x @ W'``. One mask per call: draw a mask per
+    example with ``jax.vmap`` over keys. At test time :math:`W` itself (the mean of
+    :math:`W'`); Wan et al. use a moment-matched Gaussian at inference, which matches the
+    same mean.
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).

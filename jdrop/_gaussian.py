@@ -23,7 +23,17 @@ __all__ = ["gaussian_dropout"]
 
 
 def gaussian_dropout(key, x, rate, *, deterministic: bool = False) -> jax.Array:
-    """Multiplies ``x`` by ``N(1, rate / (1 - rate))`` noise.
+    r"""Multiplies ``x`` by :math:`\mathcal{N}(1, \sigma^2)` noise, :math:`\sigma^2 = p / (1 - p)`.
+
+    .. math::
+
+       y = x \odot \varepsilon, \qquad \varepsilon \sim \mathcal{N}\!\left(1, \frac{p}{1 - p}\right)
+       \text{ elementwise},
+
+    with :math:`p` = ``rate``: the Gaussian with the mean and variance of inverted Bernoulli
+    dropout's multiplier :math:`m / (1 - p)`, so :math:`\mathbb{E}[y] = x` and
+    :math:`\mathrm{Var}[y] = x^2 p / (1 - p)` as for :func:`jdrop.dropout`. Identity at test
+    time.
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).

@@ -48,7 +48,11 @@ def locked_dropout(
     deterministic: bool = False,
     impl: str = "counter",
 ) -> jax.Array:
-    """Variational (locked) dropout: the same mask at every time step.
+    r"""Variational (locked) dropout: the same mask at every time step.
+
+    :math:`y_{:, t} = m \odot x_{:, t} / (1 - p)` for every step :math:`t`, with one mask
+    :math:`m \sim \mathrm{Bernoulli}(1 - p)` per sequence (:math:`p` = ``rate``), shared
+    along ``time_axis`` (Gal & Ghahramani 2016).
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).
@@ -83,10 +87,12 @@ def embedding_dropout(
     deterministic: bool = False,
     impl: str = "counter",
 ) -> jax.Array:
-    """Looks up ``embedding[ids]`` with whole word types dropped.
+    r"""Looks up ``embedding[ids]`` with whole word types dropped.
 
-    ``y[..., :] = m[ids] * E[ids, :] / (1 - rate)`` with ``m ~ Bernoulli(1 - rate)`` over the
-    vocabulary: one mask per call, so every occurrence of a dropped word is zero.
+    :math:`y_{\dots} = m_{w} E_{w} / (1 - p)` for each token id :math:`w`, with one
+    :math:`m_w \sim \mathrm{Bernoulli}(1 - p)` per word type of the vocabulary (:math:`p` =
+    ``rate``, :math:`E` the embedding table): one mask per call, so every occurrence of a
+    dropped word is zero.
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).
@@ -137,10 +143,16 @@ def zoneout(
     deterministic: bool = False,
     impl: str = "counter",
 ) -> jax.Array:
-    """Zoneout: each hidden unit keeps its previous value with probability ``rate``.
+    r"""Zoneout: each hidden unit keeps its previous value with probability ``rate``.
 
-    Training: ``h = where(d, h_prev, h_new)``, ``d ~ Bernoulli(rate)``. Test:
-    ``h = rate * h_prev + (1 - rate) * h_new`` (the expectation).
+    With :math:`p` = ``rate``, :math:`h_{t-1}` = ``h_prev`` and :math:`\tilde h_t` =
+    ``h_new``:
+
+    .. math::
+
+       h_t = d \odot h_{t-1} + (1 - d) \odot \tilde h_t, \quad d \sim \mathrm{Bernoulli}(p)
+       \quad \text{(training)}, \qquad h_t = p\, h_{t-1} + (1 - p)\, \tilde h_t
+       \quad \text{(test: the expectation)}.
 
     Args:
       key: PRNG key (``None`` allowed when deterministic).
@@ -195,7 +207,10 @@ def weight_drop(
     deterministic: bool = False,
     impl: str = "counter",
 ):
-    """Weight drop: DropConnect on the selected weight matrices of a pytree.
+    r"""Weight drop: DropConnect on the selected weight matrices of a pytree.
+
+    :math:`W' = M \odot W / (1 - p)` with :math:`M \sim \mathrm{Bernoulli}(1 - p)` per
+    weight (:math:`p` = ``rate``), as :func:`jdrop.dropconnect` (Merity et al. 2018).
 
     Apply once per forward pass (before the ``lax.scan`` over time), so the same dropped
     hidden-to-hidden weights serve every time step. Each selected leaf gets its own key,
