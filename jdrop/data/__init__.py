@@ -34,6 +34,16 @@ from jdrop.data._idx import parse_idx as parse_idx
 from jdrop.data._idx import read_idx as read_idx
 from jdrop.data._locate import shared_data_roots as shared_data_roots
 from jdrop.data._mnist_1d import load_mnist1d as load_mnist1d
+from jdrop.data._parallel import MULTI30K_SPLITS as MULTI30K_SPLITS
+from jdrop.data._parallel import SubwordTokenizer as SubwordTokenizer
+from jdrop.data._parallel import filter_pairs as filter_pairs
+from jdrop.data._parallel import load_multi30k as load_multi30k
+from jdrop.data._parallel import load_parallel_text as load_parallel_text
+from jdrop.data._parallel import load_tfds_translation as load_tfds_translation
+from jdrop.data._parallel import num_translation_batches as num_translation_batches
+from jdrop.data._parallel import restore_order as restore_order
+from jdrop.data._parallel import source_batches as source_batches
+from jdrop.data._parallel import translation_batches as translation_batches
 from jdrop.data._shifts import SHIFTS as SHIFTS
 from jdrop.data._shifts import apply_shift as apply_shift
 from jdrop.data._text import char_corpus as char_corpus
@@ -51,43 +61,53 @@ from jdrop.data._uci import uci_dataset_names as uci_dataset_names
 from jdrop.data._vocab import Vocabulary as Vocabulary
 
 __all__ = [
+    "ArrayDataset",
     "AudioClips",
     "DATASET_NAMES",
-    "ArrayDataset",
     "DataFormatError",
     "DataNotFoundError",
     "DatasetSplits",
+    "MULTI30K_SPLITS",
     "SHIFTS",
     "Standardizer",
+    "SubwordTokenizer",
     "UCISplit",
     "Vocabulary",
     "apply_shift",
     "batches",
     "char_corpus",
     "epoch_order",
+    "filter_pairs",
+    "leave_one_speaker_out",
     "lm_batches",
     "load_char_corpus",
-    "leave_one_speaker_out",
     "load_dataset",
     "load_fashion_mnist",
     "load_mnist",
     "load_mnist1d",
+    "load_multi30k",
+    "load_parallel_text",
     "load_ptb",
     "load_tfds",
+    "load_tfds_audio",
     "load_tfds_char_corpus",
     "load_tfds_dataset",
+    "load_tfds_translation",
     "load_uci",
+    "load_wav_folder",
     "num_batches",
     "num_lm_batches",
+    "num_translation_batches",
+    "official_split",
+    "parse_clip_name",
     "parse_idx",
     "read_idx",
-    "read_words",
-    "shared_data_roots",
-    "tfds_split_sizes",
-    "uci_dataset_names",
     "read_wav",
-    "parse_clip_name",
-    "official_split",
-    "load_wav_folder",
-    "load_tfds_audio",
+    "read_words",
+    "restore_order",
+    "shared_data_roots",
+    "source_batches",
+    "tfds_split_sizes",
+    "translation_batches",
+    "uci_dataset_names",
 ]

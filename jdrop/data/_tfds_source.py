@@ -36,7 +36,8 @@ def _how(name: str) -> str:
     )
 
 
-def _data_source(name: str, split: str, data_dir, download: bool):
+def data_source(name: str, split: str, data_dir, download: bool):
+    """``tfds.data_source(name, split=...)``; every failure becomes a ``DataNotFoundError``."""
     place = f"TFDS {name!r} split {split!r} in {_tfds_dir(data_dir)} (download={download})"
     try:
         import tensorflow_datasets as tfds
@@ -90,7 +91,7 @@ def load_tfds(
         raise ValueError(f"name={name!r} is a text corpus: use load_tfds_char_corpus({name!r})")
     if name not in IMAGE_DATASETS:
         raise ValueError(f"name must be one of {sorted(IMAGE_DATASETS)}, got name={name!r}")
-    source = _data_source(name, split, data_dir, download)
+    source = data_source(name, split, data_dir, download)
     n = len(source)
     if n == 0:
         raise DataFormatError(f"TFDS {name!r} split {split!r} is empty")
@@ -161,7 +162,7 @@ def load_tfds_char_corpus(
         raise ValueError(f"name must be one of {list(TEXT_DATASETS)}, got name={name!r}")
     texts = {}
     for split in ("train", "validation", "test"):
-        source = _data_source(name, split, data_dir, download)
+        source = data_source(name, split, data_dir, download)
         parts = [source[i]["text"] for i in range(len(source))]
         texts[split] = "".join(p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in parts)
     return char_splits(**texts, name=name, source=f"tfds:{name}")
