@@ -74,9 +74,10 @@ def _binned(probs, labels, num_bins: int, binning: str):
 
 
 def reliability_data(probs, labels, *, num_bins: int = 15, binning: str = "equal_width"):
-    """Per-bin confidence, accuracy and count for a reliability diagram.
+    r"""Per-bin confidence, accuracy and count for a reliability diagram.
 
-    Confidence is ``max_k p_nk`` and an example is correct when ``argmax_k p_nk = y_n``.
+    Confidence is :math:`\max_k p_{nk}` and an example is correct when
+    :math:`\arg\max_k p_{nk} = y_n`.
 
     Args:
       probs: ``(N, K)`` predictive probabilities.
@@ -120,10 +121,15 @@ def reliability_data(probs, labels, *, num_bins: int = 15, binning: str = "equal
 def expected_calibration_error(
     probs, labels, *, num_bins: int = 15, binning: str = "equal_width"
 ) -> jax.Array:
-    """Expected calibration error (ECE).
+    r"""Expected calibration error (ECE).
 
-    ``ECE = sum_b (n_b / N) |acc_b - conf_b| = (1/N) sum_b |sum_{n in b} (correct_n -
-    conf_n)|``, with confidence ``max_k p_nk`` binned as described below.
+    .. math::
+
+       \mathrm{ECE} = \sum_b \frac{n_b}{N} \left|\mathrm{acc}_b - \mathrm{conf}_b\right|
+       = \frac{1}{N} \sum_b \Big|\sum_{n \in b} (\mathrm{correct}_n - \mathrm{conf}_n)\Big|,
+
+    with confidence :math:`\mathrm{conf}_n = \max_k p_{nk}` binned as described below
+    (:math:`n_b` examples in bin :math:`b`).
 
     Args:
       probs, labels, num_bins, binning: as :func:`reliability_data`.
@@ -160,9 +166,9 @@ def expected_calibration_error(
 def maximum_calibration_error(
     probs, labels, *, num_bins: int = 15, binning: str = "equal_width"
 ) -> jax.Array:
-    """Maximum calibration error (MCE) over non-empty bins.
+    r"""Maximum calibration error (MCE) over non-empty bins.
 
-    ``MCE = max_{b : n_b > 0} |acc_b - conf_b|``.
+    :math:`\mathrm{MCE} = \max_{b : n_b > 0} \left|\mathrm{acc}_b - \mathrm{conf}_b\right|`.
 
     Args:
       probs, labels, num_bins, binning: as :func:`reliability_data`.

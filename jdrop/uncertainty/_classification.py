@@ -77,10 +77,15 @@ def vote_counts(log_probs: jax.Array) -> jax.Array:
 
 
 def mean_log_probs(log_probs, *, from_logits: bool = False) -> jax.Array:
-    """Log of the Monte-Carlo predictive distribution, computed in log space.
+    r"""Log of the Monte-Carlo predictive distribution, computed in log space.
 
-    ``log p̄(y=k | x_n) = logsumexp_t log p_t(y=k | x_n) - log T``; never exponentiates
-    the samples, so it stays accurate for very confident (or very unsure) samples.
+    .. math::
+
+       \log \bar p(y = k \mid x_n) = \operatorname{logsumexp}_{t=1}^{T} \log p_t(y = k \mid x_n)
+       - \log T,
+
+    the log of :math:`\bar p = \frac{1}{T} \sum_t p_t`; never exponentiates the samples, so
+    it stays accurate for very confident (or very unsure) samples.
 
     Args:
       log_probs: ``(T, N, K)`` log-probabilities of ``T`` Monte-Carlo samples (or logits
@@ -111,7 +116,7 @@ def mean_log_probs(log_probs, *, from_logits: bool = False) -> jax.Array:
 
 
 def predictive_probs(log_probs, *, from_logits: bool = False) -> jax.Array:
-    """Monte-Carlo predictive distribution ``p̄ = (1/T) sum_t p_t``.
+    r"""Monte-Carlo predictive distribution :math:`\bar p = \frac{1}{T} \sum_{t=1}^{T} p_t`.
 
     Computed as ``exp(mean_log_probs(log_probs))``.
 
@@ -138,15 +143,16 @@ def predictive_probs(log_probs, *, from_logits: bool = False) -> jax.Array:
 
 
 def predictive_entropy(log_probs, *, from_logits: bool = False) -> jax.Array:
-    """Entropy of the predictive distribution (total uncertainty).
+    r"""Entropy of the predictive distribution (total uncertainty).
 
-    ``H[p̄] = -sum_k p̄_k log p̄_k`` with ``p̄`` from :func:`mean_log_probs`, in nats.
+    :math:`\mathbb{H}[\bar p] = -\sum_k \bar p_k \log \bar p_k` with :math:`\bar p` from
+    :func:`mean_log_probs`, in nats.
 
     Args:
       log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
-      ``(N,)`` entropies in ``[0, log K]``.
+      ``(N,)`` entropies in :math:`[0, \log K]`.
 
     Raises:
       TypeError, ValueError: as :func:`mean_log_probs`.
@@ -171,15 +177,17 @@ def _expected_entropy(log_probs):
 
 
 def expected_entropy(log_probs, *, from_logits: bool = False) -> jax.Array:
-    """Mean entropy of the sampled distributions (aleatoric uncertainty).
+    r"""Mean entropy of the sampled distributions (aleatoric uncertainty).
 
-    ``E_t H[p_t] = -(1/T) sum_t sum_k p_tk log p_tk``.
+    .. math::
+
+       \mathbb{E}_t\, \mathbb{H}[p_t] = -\frac{1}{T} \sum_{t=1}^{T} \sum_k p_{tk} \log p_{tk}.
 
     Args:
       log_probs, from_logits: as :func:`mean_log_probs`.
 
     Returns:
-      ``(N,)`` expected entropies in ``[0, log K]``.
+      ``(N,)`` expected entropies in :math:`[0, \log K]`.
 
     Raises:
       TypeError, ValueError: as :func:`mean_log_probs`.
@@ -204,10 +212,14 @@ def _mutual_information(log_probs):
 
 
 def mutual_information(log_probs, *, from_logits: bool = False) -> jax.Array:
-    """Mutual information between prediction and weights (epistemic uncertainty; BALD).
+    r"""Mutual information between prediction and weights (epistemic uncertainty; BALD).
 
-    ``I[y; w | x] = H[p̄] - E_t H[p_t]``, clipped at 0 to absorb rounding error. Zero when
-    every sample predicts the same distribution; at most ``H[p̄] <= log K``.
+    .. math::
+
+       \mathbb{I}[y; w \mid x] = \mathbb{H}[\bar p] - \mathbb{E}_t\, \mathbb{H}[p_t],
+
+    clipped at 0 to absorb rounding error. Zero when every sample predicts the same
+    distribution; at most :math:`\mathbb{H}[\bar p] \le \log K`.
 
     Args:
       log_probs, from_logits: as :func:`mean_log_probs`.
@@ -246,10 +258,10 @@ def _nan_where_nan(value, is_nan):
 
 
 def variation_ratio(log_probs, *, from_logits: bool = False) -> jax.Array:
-    """Fraction of samples that do not vote for the modal class.
+    r"""Fraction of samples that do not vote for the modal class.
 
-    ``1 - max_k (1/T) #{t : argmax_j p_tj = k}``. Ties in a sample's argmax go to the
-    lowest class index (as ``jnp.argmax``).
+    :math:`1 - \max_k \frac{1}{T} \left|\{t : \arg\max_j p_{tj} = k\}\right|`. Ties in a
+    sample's argmax go to the lowest class index (as ``jnp.argmax``).
 
     Args:
       log_probs, from_logits: as :func:`mean_log_probs`.
@@ -275,9 +287,10 @@ def variation_ratio(log_probs, *, from_logits: bool = False) -> jax.Array:
 
 
 def class_variance(log_probs, *, from_logits: bool = False) -> jax.Array:
-    """Per-class variance of the sampled probabilities.
+    r"""Per-class variance of the sampled probabilities.
 
-    ``Var_t[p_tk] = (1/T) sum_t (p_tk - p̄_k)^2`` (population variance, ``ddof=0``).
+    :math:`\mathrm{Var}_t[p_{tk}] = \frac{1}{T} \sum_t (p_{tk} - \bar p_k)^2` (population
+    variance, ``ddof=0``).
 
     Args:
       log_probs, from_logits: as :func:`mean_log_probs`.
@@ -384,9 +397,10 @@ def uncertainty_from_statistics(
 
 
 def accuracy(probs, labels) -> jax.Array:
-    """Fraction of examples whose most probable class is the label.
+    r"""Fraction of examples whose most probable class is the label.
 
-    ``(1/N) sum_n [argmax_k p_nk = y_n]`` (ties go to the lowest class index).
+    :math:`\frac{1}{N} \sum_n [\arg\max_k p_{nk} = y_n]` (ties go to the lowest class
+    index).
 
     Args:
       probs: ``(N, K)`` predictive probabilities.
@@ -417,9 +431,9 @@ def accuracy(probs, labels) -> jax.Array:
 
 
 def nll(probs, labels) -> jax.Array:
-    """Mean negative log-probability of the true label.
+    r"""Mean negative log-probability of the true label.
 
-    ``-(1/N) sum_n log p_{n, y_n}``; ``inf`` when a true label has probability 0. Prefer
+    :math:`-\frac{1}{N} \sum_n \log p_{n, y_n}`; ``inf`` when a true label has probability 0. Prefer
     :func:`nll_from_log_probs` with :func:`mean_log_probs` for accuracy at tiny
     probabilities.
 
@@ -449,9 +463,9 @@ def nll(probs, labels) -> jax.Array:
 
 
 def nll_from_log_probs(log_probs, labels, *, from_logits: bool = False) -> jax.Array:
-    """Mean negative log-probability of the true label, from log-probabilities.
+    r"""Mean negative log-probability of the true label, from log-probabilities.
 
-    ``-(1/N) sum_n log p_{n, y_n}``.
+    :math:`-\frac{1}{N} \sum_n \log p_{n, y_n}`.
 
     Args:
       log_probs: ``(N, K)`` log predictive probabilities (e.g. :func:`mean_log_probs`),
@@ -484,7 +498,7 @@ def nll_from_log_probs(log_probs, labels, *, from_logits: bool = False) -> jax.A
 
 
 def brier_score(probs, labels) -> jax.Array:
-    """Multi-class Brier score ``(1/N) sum_n sum_k (p_nk - [y_n = k])^2``.
+    r"""Multi-class Brier score :math:`\frac{1}{N} \sum_n \sum_k (p_{nk} - [y_n = k])^2`.
 
     In ``[0, 2]``. For ``K = 2`` this is twice scikit-learn's binary ``brier_score_loss``.
 

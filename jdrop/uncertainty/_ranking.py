@@ -24,9 +24,9 @@ def _sorted_counts(scores, labels):
 
 
 def auroc(scores, labels) -> jax.Array:
-    """Area under the ROC curve for telling positives (label 1) by a higher score.
+    r"""Area under the ROC curve for telling positives (label 1) by a higher score.
 
-    ``AUROC = P(s_pos > s_neg) + 0.5 P(s_pos = s_neg)`` over all positive/negative pairs
+    :math:`\mathrm{AUROC} = P(s_+ > s_-) + \tfrac12 P(s_+ = s_-)` over all positive/negative pairs
     (the Mann-Whitney statistic), which equals scikit-learn's ``roc_auc_score`` including
     its treatment of ties (a tie group is one ROC step, integrated by the trapezoid rule).
 
@@ -64,11 +64,12 @@ def auroc(scores, labels) -> jax.Array:
 
 
 def average_precision(scores, labels) -> jax.Array:
-    """Average precision (area under the precision-recall curve, step-wise).
+    r"""Average precision (area under the precision-recall curve, step-wise).
 
-    ``AP = sum_k (R_k - R_{k-1}) P_k`` over the distinct score thresholds, descending,
-    where ``P_k`` and ``R_k`` are precision and recall of ``score >= threshold_k``;
-    equivalently the mean over positives of the precision at their score. Equals
+    :math:`\mathrm{AP} = \sum_k (R_k - R_{k-1}) P_k` over the distinct score thresholds
+    :math:`\theta_k`, descending, where :math:`P_k` and :math:`R_k` are precision and recall
+    of the decision :math:`s \ge \theta_k`; equivalently the mean over positives of the
+    precision at their score. Equals
     scikit-learn's ``average_precision_score``, ties included. Unlike scikit-learn (which
     warns and returns 0), labels without positives raise.
 

@@ -69,7 +69,7 @@ def root_mean_square(pred, y) -> jax.Array:
 
 
 def predictive_mean(samples) -> jax.Array:
-    """Monte-Carlo predictive mean ``E[y] ≈ (1/T) sum_t yhat_t``.
+    r"""Monte-Carlo predictive mean :math:`\mathbb{E}[y] \approx \frac{1}{T} \sum_t \hat y_t`.
 
     Args:
       samples: ``(T, N)`` or ``(T, N, D)`` sampled predictions.
@@ -94,9 +94,10 @@ def predictive_mean(samples) -> jax.Array:
 
 
 def epistemic_variance(samples) -> jax.Array:
-    """Variance of the Monte-Carlo samples (model, or epistemic, uncertainty).
+    r"""Variance of the Monte-Carlo samples (model, or epistemic, uncertainty).
 
-    ``(1/T) sum_t yhat_t^2 - E[y]^2`` per output (population variance, ``ddof=0``).
+    :math:`\frac{1}{T} \sum_t \hat y_t^2 - \mathbb{E}[y]^2` per output (population variance,
+    ``ddof=0``).
 
     Args:
       samples: as :func:`predictive_mean`.
@@ -121,9 +122,14 @@ def epistemic_variance(samples) -> jax.Array:
 
 
 def total_variance(samples, tau) -> jax.Array:
-    """Predictive variance: epistemic variance plus the observation noise ``1/tau``.
+    r"""Predictive variance: epistemic variance plus the observation noise :math:`\tau^{-1}`.
 
-    ``Var[y] ≈ tau^-1 + (1/T) sum_t yhat_t^2 - E[y]^2`` (Gal and Ghahramani, 2016, eq. 8).
+    .. math::
+
+       \mathrm{Var}[y] \approx \tau^{-1} + \frac{1}{T} \sum_{t=1}^{T} \hat y_t^2
+       - \mathbb{E}[y]^2
+
+    (Gal and Ghahramani, 2016, eq. 8), with :math:`\tau` = ``tau``.
 
     Args:
       samples: ``(T, N)`` or ``(T, N, D)`` sampled predictions.
@@ -152,12 +158,18 @@ def total_variance(samples, tau) -> jax.Array:
 
 
 def predictive_log_likelihood(samples, y, tau, *, reduction: str = "mean") -> jax.Array:
-    """Test log-likelihood under the Monte-Carlo Gaussian mixture (Gal's formula).
+    r"""Test log-likelihood under the Monte-Carlo Gaussian mixture (Gal's formula).
 
-    ``ll_n = logsumexp_t(-tau/2 ||y_n - yhat_tn||^2) - log T - (D/2) log(2 pi)
-    + (D/2) log tau``, i.e. ``log (1/T) sum_t N(y_n; yhat_tn, tau^-1 I)``. With ``(T, N)``
-    samples (``D = 1``) this is exactly the formula of Gal and Ghahramani's code; with
-    ``(T, N, D)`` samples each point's ``D`` outputs share one mixture (a joint density).
+    .. math::
+
+       \ell_n = \operatorname{logsumexp}_{t=1}^{T}\left(-\frac{\tau}{2}
+       \lVert y_n - \hat y_{tn} \rVert^2\right) - \log T - \frac{D}{2} \log(2\pi)
+       + \frac{D}{2} \log \tau,
+
+    i.e. :math:`\log \frac{1}{T} \sum_t \mathcal{N}(y_n; \hat y_{tn}, \tau^{-1} I)`. With
+    ``(T, N)`` samples (:math:`D = 1`) this is exactly the formula of Gal and Ghahramani's
+    code; with ``(T, N, D)`` samples each point's :math:`D` outputs share one mixture (a
+    joint density).
 
     Args:
       samples: ``(T, N)`` or ``(T, N, D)`` sampled predictions.
@@ -198,7 +210,9 @@ def predictive_log_likelihood(samples, y, tau, *, reduction: str = "mean") -> ja
 
 
 def rmse(pred, y) -> jax.Array:
-    """Root mean squared error ``sqrt(mean((pred - y)^2))`` over every element.
+    r"""Root mean squared error :math:`\sqrt{\frac{1}{M} \sum_i (\hat y_i - y_i)^2}`.
+
+    Over all :math:`M` elements of ``pred`` (:math:`\hat y`) and ``y``.
 
     Use it for the deterministic (weight-scaling) prediction, or for the Monte-Carlo
     prediction ``rmse(predictive_mean(samples), y)``.

@@ -95,10 +95,11 @@ def _check_same(name: str, mine, theirs, what: str) -> None:
 
 
 class ClassificationSummary(NamedTuple):
-    """Streaming sufficient statistics of classification samples (a pytree).
+    r"""Streaming sufficient statistics of classification samples (a pytree).
 
-    Holds, for ``count`` samples seen so far: ``log_sum_probs = logsumexp_t log p_t``
-    (``(N, K)``), ``sum_neg_entropy = sum_t sum_k p_tk log p_tk`` (``(N,)``), the running
+    Holds, for ``count`` samples seen so far: ``log_sum_probs``
+    :math:`= \operatorname{logsumexp}_t \log p_t` (``(N, K)``), ``sum_neg_entropy``
+    :math:`= \sum_t \sum_k p_{tk} \log p_{tk}` (``(N,)``), the running
     ``mean_probs`` and sum of squared deviations ``m2_probs`` (``(N, K)``, merged with Chan
     et al.'s pairwise formula so the variance does not cancel catastrophically), and
     ``votes`` (``(N, K)`` int32 argmax counts). :meth:`finalize` turns them into the same
@@ -257,12 +258,13 @@ def _mean_each(terms: dict) -> dict:
 
 
 class RegressionSummary(NamedTuple):
-    """Streaming sufficient statistics of regression samples (a pytree).
+    r"""Streaming sufficient statistics of regression samples (a pytree).
 
     Holds ``count``, the running ``mean`` and sum of squared deviations ``m2`` (merged
     with Chan et al.'s pairwise formula), the precision ``tau`` (``None`` when not given),
-    the targets ``y`` (``None`` when not given) and, with both, ``log_sum_lik =
-    logsumexp_t(-tau/2 ||y - yhat_t||^2)`` per point. :meth:`finalize` gives the same
+    the targets ``y`` (``None`` when not given) and, with both, ``log_sum_lik``
+    :math:`= \operatorname{logsumexp}_t(-\frac{\tau}{2} \lVert y - \hat y_t \rVert^2)` per
+    point. :meth:`finalize` gives the same
     :class:`RegressionUncertainty` as :func:`regression_uncertainty`. Works inside
     ``jax.jit`` and ``jax.lax.scan``.
 
