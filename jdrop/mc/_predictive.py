@@ -50,13 +50,22 @@ def predictive_classification(
     batch_axis_name: str | None = None,
     batch_argnums: int | Sequence[int] | None = None,
 ) -> ClassificationUncertainty:
-    """MC-dropout predictive distribution and uncertainties, streamed over samples.
+    r"""MC-dropout predictive distribution and uncertainties, streamed over samples.
 
-    With ``log p_t = log_softmax(logits_fn(key_t, *args))`` for ``t < T``:
-    ``mean_log_probs = logsumexp_t(log p_t) - log T`` (in log space, stable),
-    ``expected_entropy = -(1/T) sum_t sum_k p_tk log p_tk``,
-    ``mutual_information = H[p̄] - expected_entropy`` (BALD) and
-    ``class_variance = Var_t[p_tk]``. The running statistics are those of
+    With :math:`\log p_t` = ``log_softmax(logits_fn(key_t, *args))`` for
+    :math:`t = 1, \dots, T` and :math:`\bar p = \frac{1}{T} \sum_t p_t`,
+    ``mean_log_probs`` (in log space: stable), ``expected_entropy``, ``mutual_information``
+    (BALD) and ``class_variance`` are
+
+    .. math::
+
+       \log \bar p = \operatorname{logsumexp}_t \log p_t - \log T, \qquad
+       \mathbb{E}_t\, \mathbb{H}[p_t] = -\frac{1}{T} \sum_t \sum_k p_{tk} \log p_{tk},
+
+       \mathbb{I} = \mathbb{H}[\bar p] - \mathbb{E}_t\, \mathbb{H}[p_t], \qquad
+       \mathrm{Var}_t[p_{tk}].
+
+    The running statistics are those of
     :class:`jdrop.uncertainty.ClassificationSummary`; the values equal
     :func:`jdrop.uncertainty.classification_uncertainty` of the samples of
     :func:`jdrop.mc.sample` to float32 rounding.
@@ -136,17 +145,25 @@ def predictive_regression(
     batch_axis_name: str | None = None,
     batch_argnums: int | Sequence[int] | None = None,
 ) -> RegressionUncertainty:
-    """MC-dropout regression: predictive mean, variances and test log-likelihood, streamed.
+    r"""MC-dropout regression: predictive mean, variances and test log-likelihood, streamed.
 
-    With ``yhat_t = fn(key_t, *args)`` for ``t < T``: ``mean = (1/T) sum_t yhat_t``,
-    ``epistemic_variance = (1/T) sum_t (yhat_t - mean)^2``,
-    ``total_variance = epistemic_variance + 1/tau``, and Gal's test log-likelihood
+    With :math:`\hat y_t` = ``fn(key_t, *args)`` for :math:`t = 1, \dots, T`:
 
-        ``ll = (1/N) sum_n [logsumexp_t(-tau/2 ||y_n - yhat_tn||^2) - log T
-        - (D/2) log 2 pi + (D/2) log tau]``
+    ``mean``, ``epistemic_variance``, ``total_variance`` and Gal's test log-likelihood are
 
-    accumulated as a running ``logsumexp`` (:class:`jdrop.uncertainty.RegressionSummary`),
-    and ``rmse = sqrt(mean((mean - y)^2))``. Values equal
+    .. math::
+
+       \bar y = \frac{1}{T} \sum_t \hat y_t, \qquad
+       \sigma^2_\mathrm{ep} = \frac{1}{T} \sum_t (\hat y_t - \bar y)^2, \qquad
+       \sigma^2_\mathrm{ep} + \tau^{-1},
+
+       \ell = \frac{1}{N} \sum_n \left[\operatorname{logsumexp}_t\left(-\frac{\tau}{2}
+       \lVert y_n - \hat y_{tn} \rVert^2\right) - \log T - \frac{D}{2} \log 2\pi
+       + \frac{D}{2} \log \tau\right],
+
+    the last accumulated as a running ``logsumexp``
+    (:class:`jdrop.uncertainty.RegressionSummary`), and ``rmse``
+    :math:`= \sqrt{\operatorname{mean}((\bar y - y)^2)}`. Values equal
     :func:`jdrop.uncertainty.regression_uncertainty` of the samples to float32 rounding.
 
     With ``batch_axis_name`` each device summarises its own points; the two scalars (a
