@@ -71,11 +71,17 @@ def _training_key(module, key, deterministic, rngs, rate: float):
 
 
 class MultiHeadAttention(nnx.Module):
-    """Multi-head attention with jdrop's attention dropout (NNX).
+    r"""Multi-head attention with jdrop's attention dropout (NNX).
 
-    ``out = W_o · concat_h dropout(softmax(q_h k_h^T / sqrt(d) + mask)) v_h`` with
-    ``q = W_q x_q``, ``k = W_k x_k``, ``v = W_v x_v``; the dropout is
-    :func:`jdrop.attention.dot_product_attention`'s (same bits in every implementation).
+    .. math::
+
+       \mathrm{out} = W_o \operatorname{concat}_h\left[
+       \operatorname{dropout}\!\left(\operatorname{softmax}\!\left(
+       \frac{q_h k_h^\top}{\sqrt{d}} + \mathrm{mask}\right)\right) v_h\right]
+
+    with :math:`q = W_q x_q`, :math:`k = W_k x_k`, :math:`v = W_v x_v` and head dimension
+    :math:`d`; the dropout is :func:`jdrop.attention.dot_product_attention`'s (same bits in
+    every implementation).
 
     Differences from ``flax.nnx.MultiHeadAttention``: ``broadcast_dropout`` defaults to
     ``False`` (an independent mask per example and head, as in PyTorch; Flax's ``True``
@@ -272,7 +278,9 @@ class MultiHeadAttention(nnx.Module):
 
 
 class FeedForward(nnx.Module):
-    """Position-wise feed-forward ``W_2 dropout(act(W_1 x + b_1)) + b_2``.
+    r"""Position-wise feed-forward :math:`W_2 \operatorname{dropout}(\phi(W_1 x + b_1)) + b_2`.
+
+    :math:`\phi` is ``activation``; the dropout is :func:`jdrop.dropout` at ``dropout_rate``.
 
     Args:
       features: input and output features.
@@ -326,13 +334,18 @@ class FeedForward(nnx.Module):
 
 
 class TransformerBlock(nnx.Module):
-    """Pre-LN Transformer block: self-attention, optional cross-attention, feed-forward.
+    r"""Pre-LN Transformer block: self-attention, optional cross-attention, feed-forward.
 
-    ::
+    .. math::
 
-        h = x + drop_res(SelfAttention(LN(x)))           # attention_dropout inside
-        h = h + drop_res(CrossAttention(LN(h), context))  # decoder blocks only
-        y = h + drop_res(FFN(LN(h)))                      # ffn_dropout on the activation
+       h &= x + \mathrm{drop}(\mathrm{SelfAttn}(\mathrm{LN}(x))),\\
+       h &\leftarrow h + \mathrm{drop}(\mathrm{CrossAttn}(\mathrm{LN}(h), c))
+       \quad \text{(decoder blocks only)},\\
+       y &= h + \mathrm{drop}(\mathrm{FFN}(\mathrm{LN}(h))),
+
+    with :math:`\mathrm{drop}` at ``residual_dropout`` on each sub-layer's output,
+    ``attention_dropout`` on the attention weights inside each attention and
+    ``ffn_dropout`` on the feed-forward activation (:class:`FeedForward`).
 
     Each call splits its key into one key per dropout site (never one key twice);
     ``deterministic=True`` or ``block.eval()`` turns every dropout off.

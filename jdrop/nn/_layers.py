@@ -64,10 +64,11 @@ def _key_from_rngs(rngs, rng_collection: str):
 
 
 class Dropout(StochasticModule):
-    """Dropout layer: :func:`jdrop.dropout` with the rate fixed at construction.
+    r"""Dropout layer: :func:`jdrop.dropout` with the rate fixed at construction.
 
-    ``y = m * x / (1 - rate)``, ``m ~ Bernoulli(1 - rate)`` while training, ``y = x`` in
-    inference. A drop-in for ``flax.nnx.Dropout``: the same constructor (``rate``,
+    :math:`y = m \odot x / (1 - p)`, :math:`m \sim \mathrm{Bernoulli}(1 - p)` while training
+    (:math:`p` = ``rate``), :math:`y = x` in inference. A drop-in for ``flax.nnx.Dropout``:
+    the same constructor (``rate``,
     ``broadcast_dims``, ``deterministic``, ``rng_collection``, ``rngs``) and call
     (``deterministic=``, ``rngs=``), and ``model.eval()`` / ``model.train()`` toggle it;
     the mask comes from jdrop's counter-based generator. The key is, in order: the call's
@@ -232,10 +233,11 @@ class AlphaDropout(StochasticModule):
 
 
 class GaussianDropout(StochasticModule):
-    """Multiplicative Gaussian noise ``y = x * (1 + sqrt(rate / (1 - rate)) * eps)``.
+    r"""Multiplicative Gaussian noise :math:`y = x \odot (1 + \sqrt{p / (1 - p)}\, \varepsilon)`.
 
-    :func:`jdrop.gaussian_dropout`: the same mean and variance as Bernoulli dropout with
-    drop probability ``rate``.
+    With :math:`\varepsilon \sim \mathcal{N}(0, 1)` elementwise and :math:`p` = ``rate``
+    (:func:`jdrop.gaussian_dropout`): the same mean and variance as Bernoulli dropout with
+    drop probability :math:`p`.
 
     Args:
       rate: the Bernoulli drop probability being matched, in ``[0, 1)``.
@@ -334,15 +336,18 @@ class DropBlock(StochasticModule):
 
 
 class ConcreteDropout(StochasticModule):
-    """Concrete dropout with a learned drop probability ``p = sigmoid(logit)``.
+    r"""Concrete dropout with a learned drop probability :math:`p = \sigma(\text{logit})`.
 
-    The logit is an ``nnx.Param``, trained with the model's other parameters; add
-    :meth:`regularizer` of the weights this layer feeds to the loss:
+    The logit is an ``nnx.Param``, trained with the model's other parameters;
+    :func:`jdrop.concrete_dropout` gives the relaxation. Add :meth:`regularizer` of the
+    weights this layer feeds to the loss:
 
-        R(p, W) = weight_regularizer * ||W||**2 / (1 - p)
-                  + dropout_regularizer * K * (p log p + (1 - p) log(1 - p)).
+    .. math::
 
-    ``p`` is clipped to ``[1e-6, 1 - 1e-6]`` so that it never reaches 1.
+       R(p, W) = \lambda_W \frac{\lVert W \rVert_2^2}{1 - p}
+       + \lambda_p K \left(p \log p + (1 - p) \log(1 - p)\right).
+
+    :math:`p` is clipped to :math:`[10^{-6}, 1 - 10^{-6}]` so that it never reaches 1.
 
     Args:
       init_rate: the initial drop probability, in ``(0, 1)``.
@@ -380,7 +385,7 @@ class ConcreteDropout(StochasticModule):
 
     @property
     def rate(self) -> jax.Array:
-        """The current drop probability ``sigmoid(logit)`` (differentiable)."""
+        r"""The current drop probability :math:`\sigma(\text{logit})` (differentiable)."""
         p = jax.nn.sigmoid(self.logit[...])
         return jnp.clip(p, np.float32(1e-6), np.float32(1 - 1e-6))
 
@@ -394,13 +399,15 @@ class ConcreteDropout(StochasticModule):
     def regularizer(
         self, weights, *, input_dim: int, weight_regularizer: float, dropout_regularizer: float
     ) -> jax.Array:
-        """The penalty ``R(p, W)`` for the ``weights`` this layer feeds.
+        r"""The penalty :math:`R(p, W)` for the ``weights`` this layer feeds.
+
+        See :func:`jdrop.concrete_dropout_regularizer`.
 
         Args:
           weights: the next layer's weights (an array or pytree).
-          input_dim: ``K``, the number of features dropped.
-          weight_regularizer: ``l**2 / N`` in the paper.
-          dropout_regularizer: ``2 / (tau * N)`` in the paper.
+          input_dim: :math:`K`, the number of features dropped.
+          weight_regularizer: :math:`\lambda_W`, :math:`l^2 / N` in the paper.
+          dropout_regularizer: :math:`\lambda_p`, :math:`2 / (\tau N)` in the paper.
 
         Returns:
           A float32 scalar to add to the loss.
@@ -412,11 +419,12 @@ class ConcreteDropout(StochasticModule):
 
 
 class DropConnectDense(StochasticModule):
-    """A dense layer whose weights are dropped: ``y = x @ (M * W / (1 - rate)) + b``.
+    r"""A dense layer whose weights are dropped: :math:`y = x \left(M \odot W / (1 - p)\right) + b`.
 
-    One mask ``M ~ Bernoulli(1 - rate)`` per call, shared by the batch (draw a mask per
-    example with ``jax.vmap`` over keys); the bias is not dropped. In inference,
-    ``y = x @ W + b``, the mean of the training-time layer (Wan et al. moment-match a
+    One mask :math:`M \sim \mathrm{Bernoulli}(1 - p)` per call (:math:`p` = ``rate``),
+    shared by the batch (draw a mask per example with ``jax.vmap`` over keys); the bias is
+    not dropped. In inference, :math:`y = x W + b`, the mean of the training-time layer
+    (Wan et al. moment-match a
     Gaussian at inference instead; its mean is the same). The matmul runs in ``x``'s
     dtype.
 

@@ -54,7 +54,23 @@ StackState = tuple[State, ...]
 
 
 class RNNStack(StochasticModule):
-    """A stack of LSTM or GRU layers run with ``lax.scan``, with RNN dropout options.
+    r"""A stack of LSTM or GRU layers run with ``lax.scan``, with RNN dropout options.
+
+    Layer :math:`l` computes, with :math:`x^l_t` its input at step :math:`t` (the previous
+    layer's output) and inverted-dropout masks :math:`\tilde m = m / (1 - p)`,
+
+    .. math::
+
+       h^l_t = \mathrm{cell}\left(\tilde m^l_t \odot x^l_t,\;
+       \tilde r^l \odot h^l_{t-1};\; W^l_{hh}\right).
+
+    ``dropout_mode="zaremba"``: a fresh :math:`m^l_t` at every step and no recurrent mask
+    (:math:`r = 1`; Zaremba et al. 2014). ``"variational"``: one :math:`m^l` and one
+    :math:`r^l` per sequence, shared by every step (Gal & Ghahramani 2016). ``weight_drop``
+    replaces :math:`W^l_{hh}` by :math:`M \odot W^l_{hh} / (1 - p)` once per forward pass
+    (Merity et al. 2018); ``zoneout`` updates the state as
+    :math:`s_t = d \odot s_{t-1} + (1 - d) \odot \tilde s_t`,
+    :math:`d \sim \mathrm{Bernoulli}(p)` per step (Krueger et al. 2017).
 
     Args:
       in_features: size of the input features.
