@@ -30,11 +30,18 @@ def dot_product_attention(
     block_q: int | None = None,
     block_kv: int | None = None,
 ):
-    """Scaled dot-product attention with dropout on the attention weights.
+    r"""Scaled dot-product attention with dropout on the attention weights.
 
-    ``out = dropout(softmax(scale * q k^T + bias, masked)) v``, where dropout is inverted
-    (kept weights scaled by ``1 / (1 - rate)``; rows are not renormalised, as in every
-    framework). The keep bit of weight ``(b, h, i, j)`` is jdrop's counter-based hash of
+    .. math::
+
+       \mathrm{out} = \frac{M \odot A}{1 - p}\, V, \qquad
+       A = \operatorname{softmax}\!\left(s\, Q K^\top + B\right), \quad
+       M \sim \mathrm{Bernoulli}(1 - p),
+
+    per batch entry and head, with :math:`s` = ``scale``, :math:`B` = ``bias`` (masked
+    logits set to :math:`-\infty`) and :math:`p` = ``rate``: inverted dropout on the
+    attention weights :math:`A` (rows are not renormalised, as in every framework). The
+    keep bit :math:`M_{bhij}` of weight ``(b, h, i, j)`` is jdrop's counter-based hash of
     its position in the ``(*batch, heads, q_len, kv_len)`` weights array
     (``jdrop.keep_mask(dropout_key, weights_shape, rate)``), so every implementation,
     block order, device count and sharding draws the same mask, and no ``(q, kv)``-sized
@@ -61,7 +68,7 @@ def dot_product_attention(
     * ``"dropkey"``: DropKey (Li et al. 2023): the mask drops keys *before* the softmax
       (their logits set to the masked value), so each row renormalises; no rescaling.
     * ``"head"``: DropHead-style (Zhou et al. 2020): one bit per ``(b, h)`` drops a whole
-      head's output (scaled by ``1 / (1 - rate)``); ``broadcast_dims`` adds the query and
+      head's output (scaled by :math:`1 / (1 - p)`); ``broadcast_dims`` adds the query and
       key axes.
 
     ``broadcast_dims`` are axes of the weights array ``(*batch, heads, q_len, kv_len)``
@@ -78,7 +85,7 @@ def dot_product_attention(
       bias: additive logits bias broadcastable to ``(*batch, heads, q_len, kv_len)``.
       mask: boolean, ``True`` where attention is allowed, broadcastable likewise.
       is_causal: apply a causal mask (query ``i`` attends keys ``j <= i``).
-      scale: logits scale; default ``1 / sqrt(head_dim)``.
+      scale: logits scale; default :math:`1 / \sqrt{d}` for ``head_dim`` :math:`d`.
       broadcast_dims: weights axes sharing one mask value.
       variant: ``"weights"``, ``"dropkey"`` or ``"head"``.
       deterministic: no dropout (inference).

@@ -13,10 +13,11 @@ __all__ = ["Dropout"]
 
 
 class Dropout(nn.Module):
-    """Dropout for linen models: ``flax.linen.Dropout``'s signature, jdrop's masks.
+    r"""Dropout for linen models: ``flax.linen.Dropout``'s signature, jdrop's masks.
 
-    ``y = m * x / (1 - rate)``, ``m ~ Bernoulli(1 - rate)`` (shared along
-    ``broadcast_dims``) when not deterministic, ``y = x`` otherwise. The key is the call's
+    :math:`y = m \odot x / (1 - p)`, :math:`m \sim \mathrm{Bernoulli}(1 - p)` (:math:`p` =
+    ``rate``; shared along ``broadcast_dims``) when not deterministic, :math:`y = x`
+    otherwise. The key is the call's
     ``rng``, else ``self.make_rng(rng_collection)``: pass ``rngs={"dropout": key}`` to
     ``apply`` as with Flax's own layer (at ``rate == 0`` none is drawn, as in Flax).
     ``deterministic`` is merged from the attribute and the call argument
