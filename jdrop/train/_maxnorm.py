@@ -51,7 +51,14 @@ def _project(w: jax.Array, max_value: float) -> jax.Array:
 
 
 def project_max_norm(params, max_value: float, *, ndims: Sequence[int] = (2,)):
-    """Projects every kernel's units onto the ball ``||w_j|| <= max_value``.
+    r"""Projects every kernel's units onto the ball :math:`\lVert w_j \rVert_2 \le c`.
+
+    .. math::
+
+       w_j \leftarrow w_j \min\left(1, \frac{c}{\lVert w_j \rVert_2}\right)
+
+    for each unit :math:`j` (Srivastava et al. 2014, max-norm), with :math:`c` =
+    ``max_value``.
 
     A leaf whose rank is in ``ndims`` is a kernel whose last axis indexes the units; the
     norm runs over all its other axes (the columns of a 2-D ``(in, out)`` kernel; pass

@@ -98,7 +98,9 @@ def _penalty(params, scale, where, term) -> jax.Array:
 
 
 def l1_penalty(params, scale, *, where: Filter = is_kernel) -> jax.Array:
-    """``scale * sum |w|`` over the leaves ``where`` selects (float32 scalar).
+    r"""L1 penalty :math:`\lambda \sum_i |w_i|` over the leaves ``where`` selects (float32 scalar).
+
+    :math:`\lambda` = ``scale``.
 
     Args:
       params: a pytree of parameters (an ``nnx.State``, a dict, ...).
@@ -122,9 +124,10 @@ def l1_penalty(params, scale, *, where: Filter = is_kernel) -> jax.Array:
 
 
 def l2_penalty(params, scale, *, where: Filter = is_kernel) -> jax.Array:
-    """``scale / 2 * sum w**2`` over the leaves ``where`` selects (float32 scalar).
+    r"""L2 penalty :math:`\frac{\lambda}{2} \sum_i w_i^2` over the leaves ``where`` selects.
 
-    The gradient is ``scale * w``: the same update as SGD with weight decay ``scale``.
+    A float32 scalar, :math:`\lambda` = ``scale``. The gradient is :math:`\lambda w`: the
+    same update as SGD with weight decay :math:`\lambda`.
 
     Args, Returns and Raises: as :func:`l1_penalty`.
 
