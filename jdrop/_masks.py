@@ -99,6 +99,8 @@ def _linear_index(shape: Sequence[int], axes: range, global_shape=None,
         if size > 1:
             term = jax.lax.broadcasted_iota(jnp.uint32, shape, axis)
             if offset is not None:
+                if isinstance(offset, int | np.integer):
+                    offset = np.uint32(offset)  # jnp.asarray would overflow int32 at 2**31
                 term = term + jnp.asarray(offset).astype(jnp.uint32)
             if stride > 1:
                 term = term * np.uint32(stride)
@@ -176,6 +178,12 @@ def _block(shape: tuple[int, ...], global_shape, start):
         )
     if any(g < s for g, s in zip(global_shape, shape, strict=True)):
         raise ValueError(f"global_shape={global_shape} is smaller than shape={shape}")
+    for s, size, g in zip(start, shape, global_shape, strict=True):
+        if isinstance(s, int | np.integer) and not 0 <= s <= g - size:
+            raise ValueError(
+                f"start={tuple(start)} puts the block of shape={shape} outside "
+                f"global_shape={global_shape}"
+            )
     return global_shape, tuple(start)
 
 

@@ -111,6 +111,52 @@ def test_formula_matches_numpy_reference(make_key, seed):
     np.testing.assert_array_equal(np.asarray(jdrop.uniform(key, shape)), u)
 
 
+def _np_lowbias32_inverse(x):
+    """The inverse of lowbias32: xorshifts undone, odd multipliers inverted mod 2**32."""
+    x = int(x)
+    x ^= x >> 16
+    x = x * pow(int(_M2), -1, 2**32) % 2**32
+    x ^= (x >> 15) ^ (x >> 30)
+    x = x * pow(int(_M1), -1, 2**32) % 2**32
+    return x ^ (x >> 16)
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.1, 0.3, 1 / 3, 0.7, 0.9, 1e-4, 3e-5, 1e-7])
+def test_keep_threshold_boundary(rate):
+    """Bits equal to floor(fl32(rate) * 2**32) are kept, one below is dropped (any rate).
+
+    The position whose bits equal a chosen value is found by inverting the hash, and read
+    as a one-element block of a (2**32 - 1,) array. An off-by-one in the threshold (``<``
+    for ``<=``, rounding for floor: 1e-4 and 3e-5 have fractional parts above and below
+    1/2) or a different scale would flip one of the three.
+    """
+    key = jax.random.key(11)
+    k0, k1 = (int(w) for w in np.asarray(key_words(key)))
+    threshold = int(np.floor(np.float64(np.float32(rate)) * 2**32))  # the documented rule
+    keep_at = jax.jit(lambda r, start: jdrop.keep_mask(key, (1,), r, global_shape=(2**32 - 1,),
+                                                       start=(start,)))
+    for bits, kept in ((threshold - 1, False), (threshold, True), (threshold + 1, True)):
+        position = _np_lowbias32_inverse(_np_lowbias32_inverse(bits) ^ k1) ^ k0
+        assert _np_bits((k0, k1), position) == bits  # the inversion is right
+        block = dict(global_shape=(2**32 - 1,), start=(position,))
+        assert int(jdrop.random_bits(key, (1,), **block)[0]) == bits
+        assert bool(jdrop.keep_mask(key, (1,), rate, **block)[0]) is kept, (rate, bits)
+        assert bool(keep_at(np.float32(rate), np.uint32(position))[0]) is kept, (rate, bits)
+        y = jdrop.dropout(key, jnp.ones(1), rate, block=((2**32 - 1,), (position,)))
+        assert float(y[0]) == (pytest.approx(1 / (1 - rate), rel=1e-6) if kept else 0.0)
+
+
+def test_block_start_beyond_int32_and_out_of_range():
+    """Found beyond the issue's list: a Python-int start >= 2**31 overflowed int32."""
+    key = jax.random.key(2)
+    words = np.asarray(key_words(key))
+    got = jdrop.random_bits(key, (3,), global_shape=(2**32 - 1,), start=(3_000_000_000,))
+    np.testing.assert_array_equal(np.asarray(got), _np_bits(words, 3_000_000_000 + np.arange(3)))
+    for start in ((-1,), (2**32 - 3,)):
+        with pytest.raises(ValueError, match="start"):
+            jdrop.random_bits(key, (3,), global_shape=(2**32 - 1,), start=start)
+
+
 def test_counter_bits_block_form_matches_reference():
     words = np.asarray(key_words(jax.random.key(3)))
     lo = np.array([0, 1, 2**32 - 1, 12345], np.uint32)
