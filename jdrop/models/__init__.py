@@ -31,8 +31,12 @@ from jdrop.models._resnet import resnet56 as resnet56
 from jdrop.models._rnn_classifier import GRUClassifier as GRUClassifier
 from jdrop.models._rnn_lm import LMConfig as LMConfig
 from jdrop.models._rnn_lm import RNNLanguageModel as RNNLanguageModel
+from jdrop.models._seq2seq import TransformerSeq2Seq as TransformerSeq2Seq
+from jdrop.models._seq2seq import sinusoidal_positions as sinusoidal_positions
 from jdrop.models._transformer_lm import TransformerLM as TransformerLM
 from jdrop.models._transformer_lm import TransformerLMConfig as TransformerLMConfig
+from jdrop.models._translate import beam_search as beam_search
+from jdrop.models._translate import greedy_decode as greedy_decode
 
 __all__ = [
     "AcousticCNN",
@@ -48,9 +52,12 @@ __all__ = [
     "ResNet",
     "TransformerLM",
     "TransformerLMConfig",
+    "TransformerSeq2Seq",
+    "beam_search",
     "cifar_resnet",
     "generate",
     "get_lm_config",
+    "greedy_decode",
     "lenet_all",
     "lenet_ip",
     "make_language_model",
@@ -62,4 +69,5 @@ __all__ = [
     "resnet50",
     "resnet56",
     "sample_logits",
+    "sinusoidal_positions",
 ]
