@@ -79,7 +79,10 @@ def weight_scale(x: jax.Array, rate) -> jax.Array:
 
 
 def apply_mask(x, keep, rate, *, inverted: bool = True) -> jax.Array:
-    """Applies a keep-mask: ``where(keep, x / (1 - rate), 0)``, or ``where(keep, x, 0)``.
+    r"""Applies a keep-mask: :math:`y = m \odot x / (1 - p)`, or :math:`m \odot x` if not inverted.
+
+    :math:`m` = ``keep``, :math:`p` = ``rate``; dropped positions are selected away
+    (``where(keep, ..., 0)``), so an ``inf`` or ``NaN`` there never leaks.
 
     The one place where masks meet data; use it with :func:`jdrop.keep_mask` to reuse a mask
     across time steps (variational RNN dropout).
@@ -88,7 +91,7 @@ def apply_mask(x, keep, rate, *, inverted: bool = True) -> jax.Array:
       x: floating-point array.
       keep: boolean array broadcastable to ``x.shape``.
       rate: the drop probability the mask was drawn with (sets the scale).
-      inverted: scale kept values by ``1 / (1 - rate)`` (default) or leave them as they are.
+      inverted: scale kept values by :math:`1 / (1 - p)` (default) or leave them as they are.
 
     Returns:
       An array with the shape and dtype of ``x``.
@@ -166,7 +169,7 @@ def dropout(
         traced scalar. No gradient flows into it. A traced rate that is NaN or outside
         ``[0, 1]`` makes the whole output NaN (wrap with :func:`jdrop.checked` to raise).
       broadcast_dims: axes along which one mask value is shared (e.g. the time axis).
-      deterministic: inference mode: return ``x`` (or ``(1 - rate) * x`` if not inverted).
+      deterministic: inference mode: return ``x`` (or :math:`(1 - p)\, x` if not inverted).
       inverted: scale while training (default) rather than at test.
       impl: ``"counter"`` (fast, sharding-invariant) or ``"jax"`` (``jax.random``-exact).
       regenerate_mask: with ``impl="counter"``, a custom VJP recomputes the mask from the

@@ -234,12 +234,24 @@ def shard_block(local_shape: Sequence[int], spec) -> tuple[tuple[int, ...], tupl
 
 
 def random_bits(key, shape: Sequence[int], *, global_shape=None, start=None) -> jax.Array:
-    """Counter-based uniform ``uint32`` bits: element ``i`` depends on ``key`` and ``i`` only.
+    r"""Counter-based uniform ``uint32`` bits: element ``i`` depends on ``key`` and ``i`` only.
+
+    The bits of the element at linear index :math:`i = 2^{32} i_\mathrm{hi} + i_\mathrm{lo}`
+    are a keyed hash of :math:`i` itself,
+
+    .. math::
+
+       \mathrm{bits}(i) = \mathrm{mix}\big(\mathrm{mix}(i_\mathrm{lo} \oplus k_0)
+       \oplus (k_1 + \gamma\, i_\mathrm{hi})\big) \bmod 2^{32},
+
+    with :math:`(k_0, k_1)` two words drawn once per call from ``key`` (threefry),
+    :math:`\gamma` the 32-bit golden-ratio constant and :math:`\mathrm{mix}` Wellons'
+    ``lowbias32`` finaliser (two multiply-xorshift rounds), as in Philox (Salmon et al.
+    2011): the bits of any block can be computed without the rest.
 
     Args:
       key: a typed key (``jax.random.key``) or a legacy ``uint32[2]`` key.
       shape: the output shape.
-
       global_shape, start: draw the block of shape ``shape`` starting at ``start`` of the
         ``global_shape`` array's bits (inside ``shard_map``: see :func:`shard_block`).
 
@@ -259,10 +271,10 @@ def random_bits(key, shape: Sequence[int], *, global_shape=None, start=None) -> 
 
 
 def uniform(key, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
-    """Uniform samples in the open interval (0, 1) from :func:`random_bits`.
+    r"""Uniform samples in the open interval (0, 1) from :func:`random_bits`.
 
-    ``u = (floor(bits / 2**8) + 0.5) / 2**24``: 24 random bits, never exactly 0 or 1, so
-    ``log(u)`` and ``log(1 - u)`` are finite.
+    :math:`u = \left(\lfloor \mathrm{bits} / 2^8 \rfloor + \tfrac12\right) / 2^{24}`: 24
+    random bits, never exactly 0 or 1, so :math:`\log u` and :math:`\log(1 - u)` are finite.
 
     Examples:
       >>> import jax
@@ -276,10 +288,11 @@ def uniform(key, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
 
 
 def normal(key, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
-    """Standard normal samples by the Box-Muller transform of two counter-based streams.
+    r"""Standard normal samples by the Box-Muller transform of two counter-based streams.
 
-    ``z = sqrt(-2 log u1) * cos(2 pi u2)`` (Box & Muller 1958), with ``u1``, ``u2`` from
-    :func:`uniform` under keys folded from ``key``. Position-keyed like every jdrop draw.
+    :math:`z = \sqrt{-2 \log u_1}\, \cos(2 \pi u_2)` (Box & Muller 1958), with
+    :math:`u_1, u_2` from :func:`uniform` under keys folded from ``key``. Position-keyed like
+    every jdrop draw.
 
     Examples:
       >>> import jax
@@ -399,11 +412,22 @@ def maskless_output(key, x: jax.Array, rate_value: float | None, *, deterministi
 
 def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter", global_shape=None,
               start=None) -> jax.Array:
-    """Boolean mask, ``True`` where an element is kept: ``P(keep) = 1 - rate``.
+    r"""Boolean mask, ``True`` where an element is kept: :math:`P(\mathrm{keep}) = 1 - p`.
 
-    The one Bernoulli generator behind every jdrop variant. With ``impl="counter"``
-    (default) see the module docstring: position-keyed bits, sharding-invariant, exact to
-    ``2**-24 * rate + 2**-32``. With ``impl="jax"``: ``jax.random.bernoulli(key, 1 - rate)``.
+    The one Bernoulli generator behind every jdrop variant (:math:`p` = ``rate``). With
+    ``impl="counter"`` (default) an element is kept when its :func:`random_bits` reach the
+    threshold:
+
+    .. math::
+
+       \mathrm{keep}_i = \left[\mathrm{bits}(i) \ge \lfloor \mathrm{fl}_{32}(p)\, 2^{32}
+       \rfloor\right],
+
+    and every element is dropped at :math:`p = 1`; the realised drop probability is within
+    :math:`2^{-24} p + 2^{-32}` of :math:`p`
+    (:math:`\mathrm{fl}_{32}`: rounding to float32, so concrete and traced rates give the
+    same bits); position-keyed and sharding-invariant. With ``impl="jax"``:
+    ``jax.random.bernoulli(key, 1 - rate)``.
 
     Args:
       key: a typed key (``jax.random.key``) or a legacy ``uint32[2]`` key.

@@ -49,10 +49,10 @@ def dot_product_attention(
 
     Implementations (all give the same mask bits):
 
-    * ``"xla"``: explicit weights, the reference; ``O(L^2)`` memory.
+    * ``"xla"``: explicit weights, the reference; :math:`O(L^2)` memory.
     * ``"blockwise"``: online softmax over ``block_q x block_kv`` tiles (default 512 x 512)
       in plain JAX with a custom VJP that recomputes each tile's scores and mask in the
-      backward pass: ``O(L * d)`` memory in both passes, any backend.
+      backward pass: :math:`O(L d)` memory in both passes, any backend.
     * ``"pallas"``: a flash-attention Pallas kernel hashing the mask in the kernel (GPU
       Triton, TPU Mosaic; CPU runs it in interpret mode, slow: for tests); its backward
       pass is the blockwise one.

@@ -71,11 +71,12 @@ def reliability_diagram(
     ax=None,
     title: str | None = "Reliability diagram",
 ):
-    """Bars of per-bin accuracy against confidence, with the diagonal of perfect calibration.
+    r"""Bars of per-bin accuracy against confidence, with the diagonal of perfect calibration.
 
     Each non-empty bin is drawn as a bar spanning its edges with height equal to its
     accuracy; a dot marks (mean confidence, accuracy) and the legend gives the ECE
-    ``sum_b (n_b / N) |acc_b - conf_b|``.
+    :math:`\sum_b \frac{n_b}{N} \left|\mathrm{acc}_b - \mathrm{conf}_b\right|`
+    (:func:`jdrop.uncertainty.expected_calibration_error`).
 
     Args:
       data: a :class:`jdrop.uncertainty.ReliabilityData`, or ``(N, K)`` predictive

@@ -92,9 +92,10 @@ def _crop(key, images, padding: int, mode: str) -> jax.Array:
 
 
 def random_flip(key, images, rate: float = 0.5) -> jax.Array:
-    """Mirrors each image left-right with probability ``rate``.
+    r"""Mirrors each image left-right with probability ``rate``.
 
-    Image ``n`` becomes ``images[n, :, ::-1, :]`` when ``u_n < rate``, ``u_n ~ U[0, 1)``.
+    Image :math:`n` becomes ``images[n, :, ::-1, :]`` when :math:`u_n < p`, with
+    :math:`u_n \sim \mathcal{U}[0, 1)` and :math:`p` = ``rate``.
 
     Args:
       key: a PRNG key (typed or legacy ``uint32[2]``).

@@ -316,14 +316,15 @@ def class_variance(log_probs, *, from_logits: bool = False) -> jax.Array:
 
 
 class ClassificationUncertainty(NamedTuple):
-    """Every classification summary of a set of Monte-Carlo samples.
+    r"""Every classification summary of a set of Monte-Carlo samples.
 
     Attributes:
       mean_log_probs: ``(N, K)`` log predictive probabilities (:func:`mean_log_probs`).
       predictive_probs: ``(N, K)`` predictive probabilities.
-      predictive_entropy: ``(N,)`` total uncertainty ``H[p̄]``.
-      expected_entropy: ``(N,)`` aleatoric uncertainty ``E_t H[p_t]``.
-      mutual_information: ``(N,)`` epistemic uncertainty (BALD).
+      predictive_entropy: ``(N,)`` total uncertainty :math:`\mathbb{H}[\bar p]`.
+      expected_entropy: ``(N,)`` aleatoric uncertainty :math:`\mathbb{E}_t\, \mathbb{H}[p_t]`.
+      mutual_information: ``(N,)`` epistemic uncertainty (BALD),
+        :math:`\mathbb{H}[\bar p] - \mathbb{E}_t\, \mathbb{H}[p_t]`.
       variation_ratio: ``(N,)`` fraction of samples not voting for the modal class.
       class_variance: ``(N, K)`` per-class variance of the sampled probabilities.
     """
