@@ -44,7 +44,7 @@ def _positive_int(value, name: str) -> int:
 
 
 def hz_to_mel(frequencies, *, htk: bool = False) -> np.ndarray:
-    """Hz to mels: Slaney's scale (default) or HTK's ``2595 log10(1 + f / 700)``.
+    r"""Hz to mels: Slaney's scale (default) or HTK's :math:`2595 \log_{10}(1 + f / 700)`.
 
     Examples:
       >>> [round(v, 6) for v in hz_to_mel([0.0, 1000.0]).tolist()]
@@ -144,8 +144,9 @@ def mel_filterbank(
 
 
 def hann_window(length: int) -> np.ndarray:
-    """The periodic Hann window ``0.5 - 0.5 cos(2 pi n / length)`` (``scipy``'s
-    ``get_window("hann", length)``, librosa's default).
+    r"""The periodic Hann window :math:`w_n = \frac12 - \frac12 \cos(2 \pi n / L)`.
+
+    :math:`L` is ``length``; ``scipy``'s ``get_window("hann", length)``, librosa's default.
 
     Examples:
       >>> hann_window(4).tolist()
@@ -259,7 +260,10 @@ def mel_spectrogram(
     norm: str | None = "slaney",
     center: bool = True,
 ) -> jax.Array:
-    """Mel spectrogram ``(..., frames, n_mels)``: ``|stft(x)|**power`` times the filter bank.
+    r"""Mel spectrogram ``(..., frames, n_mels)``: :math:`|\mathrm{STFT}(x)|^q F`.
+
+    :math:`q` is ``power`` and :math:`F` the ``(n_fft // 2 + 1, n_mels)`` filter bank
+    (:func:`mel_filterbank`).
 
     Equals ``librosa.feature.melspectrogram(y=x, sr=sample_rate, ...).T`` (librosa's
     defaults: ``hop_length = n_fft // 4``, Slaney mels, power 2). Jitted; every setting is
@@ -294,7 +298,9 @@ def mel_spectrogram(
 
 
 def power_to_db(spec, *, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0):
-    """Decibels ``10 log10(max(S, amin) / ref)``, floored at ``max - top_db`` per example.
+    r"""Decibels :math:`10 \log_{10}(\max(S, a_\mathrm{min}) / \mathrm{ref})`, floored per example.
+
+    The floor is the example's maximum minus ``top_db``; :math:`a_\mathrm{min}` = ``amin``.
 
     The floor uses the maximum over the last two axes (one spectrogram), so a batch gives
     what ``librosa.power_to_db`` gives for each spectrogram alone.
