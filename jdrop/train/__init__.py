@@ -10,6 +10,7 @@ from jdrop.train._augment import random_crop as random_crop
 from jdrop.train._augment import random_flip as random_flip
 from jdrop.train._checkpoint import Checkpointer as Checkpointer
 from jdrop.train._config import TrainConfig as TrainConfig
+from jdrop.train._curriculum import curriculum_rate as curriculum_rate
 from jdrop.train._distributed import data_sharding as data_sharding
 from jdrop.train._distributed import global_batch as global_batch
 from jdrop.train._distributed import make_mesh as make_mesh
@@ -22,10 +23,14 @@ from jdrop.train._loop import TrainResult as TrainResult
 from jdrop.train._loop import evaluate as evaluate
 from jdrop.train._loop import train as train
 from jdrop.train._losses import classification_loss as classification_loss
+from jdrop.train._losses import label_smoothed_cross_entropy as label_smoothed_cross_entropy
+from jdrop.train._losses import rdrop_loss as rdrop_loss
 from jdrop.train._losses import regression_loss as regression_loss
+from jdrop.train._losses import symmetric_kl as symmetric_kl
 from jdrop.train._maxnorm import max_norm as max_norm
 from jdrop.train._maxnorm import project_max_norm as project_max_norm
 from jdrop.train._metrics_log import read_metrics as read_metrics
+from jdrop.train._optim import inverse_sqrt_schedule as inverse_sqrt_schedule
 from jdrop.train._optim import make_optimizer as make_optimizer
 from jdrop.train._optim import make_schedule as make_schedule
 from jdrop.train._regularizers import all_params as all_params
@@ -50,12 +55,15 @@ __all__ = [
     "all_params",
     "classification_loss",
     "create_train_state",
+    "curriculum_rate",
     "data_sharding",
     "evaluate",
     "global_batch",
+    "inverse_sqrt_schedule",
     "is_kernel",
     "l1_penalty",
     "l2_penalty",
+    "label_smoothed_cross_entropy",
     "make_eval_step",
     "make_mesh",
     "make_optimizer",
@@ -66,6 +74,7 @@ __all__ = [
     "merge_model",
     "random_crop",
     "random_flip",
+    "rdrop_loss",
     "read_metrics",
     "regression_loss",
     "replicate",
@@ -73,5 +82,6 @@ __all__ = [
     "shard_rows",
     "split_model",
     "step_key",
+    "symmetric_kl",
     "train",
 ]

@@ -10,25 +10,68 @@ linear warm-up from 0 over ``warmup_steps`` steps (``t`` then counts from its en
 * ``"cosine"``: ``lr * (1 + cos(pi * t / T)) / 2``
 * ``"linear"``: ``lr * (1 - t / T)``
 * ``"exponential"``: ``lr * decay_rate ** t``
+* ``"inverse_sqrt"``: ``lr * min(s / w, sqrt(w / s))`` with ``s = t + 1`` and
+  ``w = warmup_steps`` (Vaswani et al. 2017, eq. 3, with the peak rate ``lr`` in place of
+  ``d_model^-0.5 * w^-0.5``): linear warm-up to ``lr`` at ``s = w``, then ``1/sqrt(s)``
+  decay; the warm-up is part of the formula (no extra linear warm-up is added)
 
 References:
   Loshchilov, Hutter. "SGDR: Stochastic Gradient Descent with Warm Restarts". ICLR 2017.
   Loshchilov, Hutter. "Decoupled Weight Decay Regularization". ICLR 2019 (AdamW).
   Kingma, Ba. "Adam: A Method for Stochastic Optimization". ICLR 2015.
+  Vaswani et al. "Attention Is All You Need". NeurIPS 2017 (inverse square root).
 """
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from jdrop._validation import check_int, check_number
 from jdrop.train._regularizers import Filter, is_kernel, leaf_path
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "make_optimizer", "make_schedule"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "inverse_sqrt_schedule", "make_optimizer",
+           "make_schedule"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "cosine", "linear", "exponential")
+SCHEDULES = ("constant", "cosine", "linear", "exponential", "inverse_sqrt")
+
+
+def inverse_sqrt_schedule(learning_rate: float, warmup_steps: int) -> optax.Schedule:
+    """The Transformer's warm-up then inverse-square-root decay, peaking at ``learning_rate``.
+
+    ``lr(t) = learning_rate * min(s / w, sqrt(w / s))`` with ``s = t + 1`` (optax counts
+    updates from 0; the paper's ``step_num`` from 1) and ``w = warmup_steps``. Vaswani
+    et al.'s ``d_model^-0.5 * min(s^-0.5, s * w^-1.5)`` is this with
+    ``learning_rate = (d_model * w)^-0.5``.
+
+    Args:
+      learning_rate: the peak rate, reached at update ``w - 1`` (``> 0``).
+      warmup_steps: ``w``, the length of the linear warm-up (``>= 1``).
+
+    Returns:
+      An ``optax.Schedule``.
+
+    Raises:
+      ValueError: a non-positive rate or ``warmup_steps < 1``.
+
+    Examples:
+      >>> schedule = inverse_sqrt_schedule(1.0, 4)
+      >>> [round(float(schedule(t)), 4) for t in (0, 1, 3, 15)]
+      [0.25, 0.5, 1.0, 0.5]
+
+    References:
+      Vaswani et al. "Attention Is All You Need". NeurIPS 2017, section 5.3.
+    """
+    peak = check_number(learning_rate, "learning_rate", positive=True)
+    warmup = check_int(warmup_steps, "warmup_steps", 1)
+
+    def schedule(count):
+        s = jnp.asarray(count, jnp.float32) + 1.0
+        return peak * jnp.minimum(s / warmup, jnp.sqrt(warmup / s))
+
+    return schedule
 
 
 def make_schedule(
@@ -42,7 +85,8 @@ def make_schedule(
     """A learning-rate schedule by name (see the module docstring for the formulas).
 
     Args:
-      name: ``"constant"``, ``"cosine"``, ``"linear"`` or ``"exponential"``.
+      name: ``"constant"``, ``"cosine"``, ``"linear"``, ``"exponential"`` or
+        ``"inverse_sqrt"`` (:func:`inverse_sqrt_schedule`; needs ``warmup_steps >= 1``).
       learning_rate: the peak learning rate (``> 0``).
       total_steps: the run's length, warm-up included; needed by ``"cosine"`` and
         ``"linear"``.
@@ -64,6 +108,12 @@ def make_schedule(
         raise ValueError(f"schedule must be one of {SCHEDULES}, got schedule={name!r}")
     learning_rate = check_number(learning_rate, "learning_rate", positive=True)
     warmup_steps = check_int(warmup_steps, "warmup_steps", 0)
+    if name == "inverse_sqrt":
+        if warmup_steps < 1:
+            raise ValueError(
+                f"schedule='inverse_sqrt' needs warmup_steps >= 1, got warmup_steps={warmup_steps}"
+            )
+        return inverse_sqrt_schedule(learning_rate, warmup_steps)
     decay_steps = None
     if name in ("cosine", "linear"):
         if total_steps is None:
