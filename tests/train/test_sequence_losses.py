@@ -28,7 +28,7 @@ def test_label_smoothing_matches_optax_on_real_tokens():
     with jax.numpy_dtype_promotion("standard"):  # optax is not strict-promotion clean
         targets = optax.smooth_labels(jax.nn.one_hot(LABELS, 7), eps)
         per_token = optax.softmax_cross_entropy(LOGITS, targets)
-    expected = jnp.sum(jnp.where(MASK, per_token, 0.0)) / jnp.sum(MASK)
+    expected = jnp.sum(jnp.where(MASK, per_token, 0.0)) / jnp.sum(MASK, dtype=jnp.float32)
     got = label_smoothed_cross_entropy(LOGITS, LABELS, MASK, smoothing=eps)
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
