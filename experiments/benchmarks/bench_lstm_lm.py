@@ -1,7 +1,8 @@
 """Character-LSTM language-model training throughput: jdrop (JAX) vs PyTorch, on CPU.
 
-A 2-layer, 256-unit LSTM language model (vocab 65, embedding 256), batch 32, unroll 64,
-full training step (forward + backward + Adam update), tokens per second:
+LSTM language models of the issue-13 sizes (``--sizes 2x512 3x1024``: layers x units,
+embedding = units, vocab 65), batch 32, unroll 64, full training step (forward + backward +
+Adam update), tokens per second:
 
 * ``jax`` -- :class:`jdrop.models._rnn_lm.RNNLanguageModel`, variational dropout (input, between
   layers, output and recurrent, 0.25 each), one jitted step with donated state, fused gates,
@@ -15,7 +16,8 @@ full training step (forward + backward + Adam update), tokens per second:
 
 All run side by side in one process, interleaved over repeats; the table gives medians.
 
-    python experiments/benchmarks/bench_lstm_lm.py            # full run
+    python experiments/benchmarks/bench_lstm_lm.py            # full run (writes
+                                                               # results/bench_lstm_lm.md)
     python experiments/benchmarks/bench_lstm_lm.py --quick    # smoke run (seconds)
     python experiments/benchmarks/bench_lstm_lm.py --threads 1  # one core each (robust to
                                                                  # a shared, loaded machine)
@@ -24,10 +26,12 @@ All run side by side in one process, interleaved over repeats; the table gives m
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 
 def _threads_from_argv() -> int | None:
@@ -54,16 +58,18 @@ from flax import nnx  # noqa: E402
 
 from jdrop.models._rnn_lm import LMConfig, RNNLanguageModel  # noqa: E402
 
-VOCAB, EMBED, HIDDEN, LAYERS = 65, 256, 256, 2
+VOCAB = 65
 RATE = 0.25
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def jax_trainer(batch: int, seq: int, unroll: int, lstm_vjp: bool = True, seed: int = 0):
+def jax_trainer(layers: int, hidden: int, batch: int, seq: int, unroll: int,
+                lstm_vjp: bool = True, seed: int = 0):
     """Returns ``run(num_steps)`` that trains the jdrop model and blocks on the result."""
     config = LMConfig(
         vocab_size=VOCAB,
-        embed_size=EMBED,
-        hidden_sizes=(HIDDEN,) * LAYERS,
+        embed_size=hidden,
+        hidden_sizes=(hidden,) * layers,
         dropout_mode="variational",
         input_dropout=RATE,
         hidden_dropout=RATE,
@@ -109,7 +115,7 @@ def jax_trainer(batch: int, seq: int, unroll: int, lstm_vjp: bool = True, seed: 
     return run
 
 
-def torch_fused_trainer(batch: int, seq: int, seed: int = 0):
+def torch_fused_trainer(layers: int, hidden: int, batch: int, seq: int, seed: int = 0):
     """``torch.nn.LSTM`` with dropout between layers, input/output dropout outside."""
     import torch
 
@@ -118,10 +124,10 @@ def torch_fused_trainer(batch: int, seq: int, seed: int = 0):
     class Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.embedding = torch.nn.Embedding(VOCAB, EMBED)
-            self.lstm = torch.nn.LSTM(EMBED, HIDDEN, LAYERS, batch_first=True, dropout=RATE)
+            self.embedding = torch.nn.Embedding(VOCAB, hidden)
+            self.lstm = torch.nn.LSTM(hidden, hidden, layers, batch_first=True, dropout=RATE)
             self.drop = torch.nn.Dropout(RATE)
-            self.decoder = torch.nn.Linear(HIDDEN, VOCAB)
+            self.decoder = torch.nn.Linear(hidden, VOCAB)
 
         def forward(self, ids, state):
             y, state = self.lstm(self.drop(self.embedding(ids)), state)
@@ -131,7 +137,7 @@ def torch_fused_trainer(batch: int, seq: int, seed: int = 0):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = torch.randint(0, VOCAB, (batch, seq + 1))
     inputs, targets = data[:, :-1], data[:, 1:]
-    zeros = torch.zeros(LAYERS, batch, HIDDEN)
+    zeros = torch.zeros(layers, batch, hidden)
     state = [(zeros, zeros.clone())]
 
     def run(num_steps: int) -> float:
@@ -149,7 +155,7 @@ def torch_fused_trainer(batch: int, seq: int, seed: int = 0):
     return run
 
 
-def torch_loop_trainer(batch: int, seq: int, seed: int = 0):
+def torch_loop_trainer(layers: int, hidden: int, batch: int, seq: int, seed: int = 0):
     """``torch.nn.LSTMCell`` in a Python loop with variational (per-sequence) masks."""
     import torch
 
@@ -158,12 +164,11 @@ def torch_loop_trainer(batch: int, seq: int, seed: int = 0):
     class Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.embedding = torch.nn.Embedding(VOCAB, EMBED)
-            sizes = (EMBED,) + (HIDDEN,) * LAYERS
+            self.embedding = torch.nn.Embedding(VOCAB, hidden)
             self.cells = torch.nn.ModuleList(
-                torch.nn.LSTMCell(sizes[i], sizes[i + 1]) for i in range(LAYERS)
+                torch.nn.LSTMCell(hidden, hidden) for _ in range(layers)
             )
-            self.decoder = torch.nn.Linear(HIDDEN, VOCAB)
+            self.decoder = torch.nn.Linear(hidden, VOCAB)
 
         @staticmethod
         def mask(shape):
@@ -189,8 +194,8 @@ def torch_loop_trainer(batch: int, seq: int, seed: int = 0):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = torch.randint(0, VOCAB, (batch, seq + 1))
     inputs, targets = data[:, :-1], data[:, 1:]
-    zeros = torch.zeros(batch, HIDDEN)
-    state = [[(zeros, zeros) for _ in range(LAYERS)]]
+    zeros = torch.zeros(batch, hidden)
+    state = [[(zeros, zeros) for _ in range(layers)]]
 
     def run(num_steps: int) -> float:
         loss = None
@@ -206,9 +211,69 @@ def torch_loop_trainer(batch: int, seq: int, seed: int = 0):
     return run
 
 
+def _size(text: str) -> tuple[int, int]:
+    layers, _, hidden = text.partition("x")
+    if not (layers.isdigit() and hidden.isdigit()):
+        raise argparse.ArgumentTypeError(f"--sizes takes LAYERSxUNITS, e.g. 2x512; got {text!r}")
+    return int(layers), int(hidden)
+
+
+def bench_size(layers, hidden, args, cores) -> tuple[str, list[dict]]:
+    """Times every implementation at one size, interleaved; returns (markdown, rows)."""
+    load_before = _load()
+    trainers = {
+        f"jax jdrop, custom VJP, unroll={u}": jax_trainer(layers, hidden, args.batch, args.seq, u)
+        for u in args.unroll
+    }
+    trainers["jax jdrop, autodiff scan, unroll=1"] = jax_trainer(
+        layers, hidden, args.batch, args.seq, 1, lstm_vjp=False
+    )
+    if not args.no_torch:
+        trainers["torch.nn.LSTM (fused)"] = torch_fused_trainer(
+            layers, hidden, args.batch, args.seq
+        )
+        trainers["torch LSTMCell loop (variational)"] = torch_loop_trainer(
+            layers, hidden, args.batch, args.seq
+        )
+
+    for run in trainers.values():  # compile / warm up
+        run(2)
+    tokens = args.batch * args.seq * args.steps
+    rates: dict[str, list[float]] = {name: [] for name in trainers}
+    for _ in range(args.repeats):
+        for name, run in trainers.items():
+            start = time.perf_counter()
+            run(args.steps)
+            rates[name].append(tokens / (time.perf_counter() - start))
+
+    lines = [
+        f"LSTM LM training, {layers}x{hidden}, vocab {VOCAB}, batch {args.batch}, unroll "
+        f"{args.seq}, {cores} threads, jax {jax.__version__}; median of {args.repeats} x "
+        f"{args.steps} steps; load average before/after: {load_before} / {_load()}",
+        "",
+    ]
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    refs = [name for name in medians if name.startswith("torch")]
+    header = ["implementation", "tokens/s (median)", "best", *(f"vs {name}" for name in refs)]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    rows = []
+    for name, median in medians.items():
+        best = f"{max(rates[name]):.0f}"
+        ratios = {ref: median / medians[ref] for ref in refs}
+        cells = [name, f"{median:.0f}", best, *(f"{r:.2f}x" for r in ratios.values())]
+        lines.append("| " + " | ".join(cells) + " |")
+        rows.append({"size": f"{layers}x{hidden}", "implementation": name,
+                     "tokens_per_s": rates[name], "median": median,
+                     "vs": {ref: round(r, 4) for ref, r in ratios.items()}})
+    return "\n".join(lines), rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (nothing written)")
+    parser.add_argument("--sizes", type=_size, nargs="+", default=[(2, 512), (3, 1024)],
+                        help="LAYERSxUNITS, e.g. 2x512 3x1024")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10, help="training steps per timing")
@@ -223,48 +288,27 @@ def main():
     )
     args = parser.parse_args()
     if args.quick:
-        args.steps, args.repeats, args.unroll = 2, 2, [1, 4]
+        args.steps, args.repeats, args.unroll, args.sizes = 2, 2, [1], [(1, 32)]
 
     cores = args.threads or os.cpu_count() or 1
-    load_before = _load()
-    trainers = {
-        f"jax jdrop, custom VJP, unroll={u}": jax_trainer(args.batch, args.seq, u)
-        for u in args.unroll
-    }
-    trainers["jax jdrop, autodiff scan, unroll=1"] = jax_trainer(
-        args.batch, args.seq, 1, lstm_vjp=False
-    )
     if not args.no_torch:
         import torch
 
         torch.set_num_threads(cores)
-        trainers["torch.nn.LSTM (fused)"] = torch_fused_trainer(args.batch, args.seq)
-        trainers["torch LSTMCell loop (variational)"] = torch_loop_trainer(args.batch, args.seq)
-
-    for run in trainers.values():  # compile / warm up
-        run(2)
-    tokens = args.batch * args.seq * args.steps
-    rates: dict[str, list[float]] = {name: [] for name in trainers}
-    for _ in range(args.repeats):
-        for name, run in trainers.items():
-            start = time.perf_counter()
-            run(args.steps)
-            rates[name].append(tokens / (time.perf_counter() - start))
-
-    print(
-        f"LSTM LM training, {LAYERS}x{HIDDEN}, vocab {VOCAB}, batch {args.batch}, unroll "
-        f"{args.seq}, {cores} threads, jax {jax.__version__}; median of {args.repeats} x "
-        f"{args.steps} steps; load average before/after: {load_before} / {_load()}"
-    )
-    medians = {name: statistics.median(values) for name, values in rates.items()}
-    refs = [name for name in medians if name.startswith("torch")]
-    header = ["implementation", "tokens/s (median)", "best", *(f"vs {name}" for name in refs)]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    for name, median in medians.items():
-        best = f"{max(rates[name]):.0f}"
-        cells = [name, f"{median:.0f}", best, *(f"{median / medians[ref]:.2f}x" for ref in refs)]
-        print("| " + " | ".join(cells) + " |")
+    tables, rows = [], []
+    for layers, hidden in args.sizes:
+        table, size_rows = bench_size(layers, hidden, args, cores)
+        print(table, flush=True)
+        tables.append(table)
+        rows += size_rows
+    if not args.quick:
+        RESULTS.mkdir(exist_ok=True)
+        command = "python experiments/benchmarks/bench_lstm_lm.py " + " ".join(sys.argv[1:])
+        (RESULTS / "bench_lstm_lm.md").write_text(
+            f"# LSTM LM training throughput\n\n    {command.strip()}\n\n"
+            + "\n\n".join(tables) + "\n"
+        )
+        (RESULTS / "bench_lstm_lm.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def _load() -> str:
