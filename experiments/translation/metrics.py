@@ -17,7 +17,11 @@ reference per sentence (the raw, untokenised reference text, e.g. Multi30k's
   punctuation mark and every hyphen not between digits (``T-Shirt`` -> ``T - Shirt``),
   Moses' ``tokenizer.perl`` (without ``-a``) keeps word-internal hyphens and escapes
   ``& < > " '`` as entities. So ``bleu_lc_tok`` is close to, not identical with, the
-  papers' numbers (hyphen splitting adds easy matches, which tends to raise it).
+  papers' numbers. Measured once on Multi30k's ``test_2016_flickr`` German references
+  against copies with 10 / 30 / 50 % of the words dropped or replaced, ``bleu_lc_tok``
+  gave 77.36 / 45.28 / 19.64 and the Moses pipeline (sacremoses 0.2.0: lowercase,
+  normalise punctuation, tokenise, escape; then BLEU on those tokens) 77.44 / 45.20 /
+  19.39: within 0.25 BLEU.
 * ``chrf``: chrF (Popović 2015) as sacrebleu computes it by default: character n-grams
   up to 6, beta = 2, no word n-grams (chrF, not chrF++), whitespace ignored.
 
