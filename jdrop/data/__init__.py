@@ -2,7 +2,10 @@
 
 Every loader returns a :class:`DatasetSplits` of :class:`ArrayDataset` splits (or, for
 the UCI sets, a :class:`UCISplit`); :func:`batches` and :func:`lm_batches` turn them into
-deterministic, resumable, per-process numpy batches. Missing data raises
+deterministic, resumable, per-process numpy batches. Parallel text for translation
+(:func:`load_multi30k`, :func:`load_parallel_text`, :func:`load_tfds_translation`) comes
+as ``{split: (sources, targets)}`` lists of strings, tokenised by
+:class:`SubwordTokenizer` and batched by :func:`translation_batches`. Missing data raises
 :class:`DataNotFoundError`, which lists every place searched and how to provide it.
 
 Only numpy, the standard library and jdrop's validation module (which imports jax, as

@@ -260,9 +260,11 @@ def load_tfds_translation(
 ) -> ParallelSplits:
     """Loads a TFDS translation set (one text feature per language) as parallel text.
 
-    Reads through ``tfds.data_source`` (random access, no TensorFlow). Each example is a
-    dict with one string feature per language, e.g. ``{"pt": ..., "en": ...}`` for
+    Reads through ``tfds.data_source`` (random access, no TensorFlow graph). Each example
+    is a dict with one string feature per language, e.g. ``{"pt": ..., "en": ...}`` for
     ``ted_hrlr_translate/pt_to_en``; the ``source`` and ``target`` features are taken.
+    ``ted_hrlr_translate`` works without TensorFlow; TFDS 4.9 registers the
+    ``wmt*_translate`` builders only when TensorFlow is importable (it is on Colab).
 
     Args:
       name: the TFDS name with its configuration, e.g. ``"ted_hrlr_translate/pt_to_en"``
