@@ -597,32 +597,8 @@ def test_main_job_refuses_checkpoint_of_another_config(tmp_path):
 # 8. Weak-test classes: inputs that can tell right from wrong.
 
 
-@pytest.mark.parametrize("num_bins", [4, 5, 10, 15])
-def test_ece_confidences_on_bin_edges(num_bins):
-    """Equal-width bin b holds (edges[b], edges[b+1]]: confidences exactly on every edge."""
-    from jdrop import uncertainty
-
-    edges = np.asarray(jnp.linspace(0.0, 1.0, num_bins + 1, dtype=jnp.float32))
-    conf = edges[1:]  # >= 1/B >= 1/K for K = 2 below only when B <= 2; use K large enough
-    k = num_bins + 1
-    rest = (1 - conf[:, None]) / (k - 1)
-    probs = np.concatenate([conf[:, None], np.broadcast_to(rest, (len(conf), k - 1))], 1)
-    probs = probs.astype(np.float32)
-    keep = probs[:, 0] >= probs[:, 1:].max(1)  # the edge must be the max probability
-    probs, conf = probs[keep], probs[keep, 0]
-    labels = np.arange(len(conf)) % 2  # alternately correct (label 0) and wrong
-    data = uncertainty.reliability_data(jnp.asarray(probs), jnp.asarray(labels),
-                                        num_bins=num_bins)
-    # independent rule: the first b with conf <= edges[b + 1]
-    expected_bin = np.array([np.argmax(c <= edges[1:]) for c in conf])
-    want = np.bincount(expected_bin, minlength=num_bins)
-    np.testing.assert_array_equal(np.asarray(data.count), want)
-    correct = (labels == 0).astype(np.float64)
-    gaps = [abs(correct[expected_bin == b].mean() - conf[expected_bin == b].mean())
-            * (expected_bin == b).sum() for b in range(num_bins) if (expected_bin == b).any()]
-    ece = uncertainty.expected_calibration_error(jnp.asarray(probs), jnp.asarray(labels),
-                                                 num_bins=num_bins)
-    assert float(ece) == pytest.approx(sum(gaps) / len(conf), abs=1e-6)
+# Confidences on every bin edge (ECE, MCE, reliability bins, equal-width and equal-mass):
+# tests/uncertainty/test_calibration_edges.py.
 
 
 @pytest.mark.parametrize("shape,channel_axis", [

@@ -30,8 +30,10 @@ class ReliabilityData(NamedTuple):
     """Per-bin statistics of a reliability diagram.
 
     Attributes:
-      bin_edges: ``(B + 1,)`` bin boundaries. Equal-width bin ``b`` holds confidences in
-        ``(edges[b], edges[b+1]]`` (the first bin also holds ``0``). For equal-mass bins,
+      bin_edges: ``(B + 1,)`` bin boundaries. Equal-width: ``edges[b]`` is ``b / B``
+        rounded to the dtype of ``probs``, and bin ``b`` holds confidences in
+        ``(edges[b], edges[b+1]]`` (the first bin also holds ``0``): a confidence equal to
+        ``b / B`` (e.g. ``float32(0.2)``) is in the bin below that edge. For equal-mass bins,
         the interior edges are the confidence of each bin's first (lowest) member; bins
         may then share edges when confidences tie.
       confidence: ``(B,)`` mean confidence (max probability) per bin, 0 where empty.
@@ -55,7 +57,9 @@ def _binned(probs, labels, num_bins: int, binning: str):
     confidence = jnp.max(probs, axis=-1)
     correct = (jnp.argmax(probs, axis=-1) == labels).astype(probs.dtype)
     if binning == "equal_width":
-        edges = jnp.linspace(0.0, 1.0, num_bins + 1, dtype=probs.dtype)
+        # b / B correctly rounded to the dtype (linspace's arithmetic can land an ulp below
+        # it, and a confidence equal to b / B would then change bins with B).
+        edges = jnp.asarray(np.arange(num_bins + 1) / num_bins, probs.dtype)
         # searchsorted(side="left") over interior edges puts c in bin b when
         # edges[b] < c <= edges[b+1] (and c <= edges[1] in bin 0).
         index = jnp.searchsorted(edges[1:-1], confidence, side="left")
@@ -83,7 +87,8 @@ def reliability_data(probs, labels, *, num_bins: int = 15, binning: str = "equal
       probs: ``(N, K)`` predictive probabilities.
       labels: ``(N,)`` integer labels in ``[0, K)``.
       num_bins: number of bins ``B >= 1`` (static under jit).
-      binning: ``"equal_width"`` (bins ``(b/B, (b+1)/B]`` of the confidence) or
+      binning: ``"equal_width"`` (bins ``(b/B, (b+1)/B]`` of the confidence, edges rounded
+        to the dtype of ``probs``: a confidence on an edge is in the bin below it) or
         ``"equal_mass"`` (adaptive: sort by confidence, stable, and give bin ``b`` the
         examples of rank ``r`` with ``floor(r B / N) = b``, so bin sizes differ by at most
         one; tied confidences may fall in neighbouring bins). Static under jit.
