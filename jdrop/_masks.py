@@ -442,7 +442,8 @@ def keep_mask(key, shape: Sequence[int], rate, *, impl: str = "counter", global_
       A ``bool`` array of ``shape``.
 
     Raises:
-      ValueError: for a concrete ``rate`` outside ``[0, 1]`` or NaN, or an unknown ``impl``.
+      ValueError: for a concrete ``rate`` outside ``[0, 1]`` or NaN, an unknown ``impl``,
+        or a block (``global_shape``, ``start``) that does not lie inside ``global_shape``.
 
     Examples:
       >>> import jax
