@@ -164,7 +164,7 @@ class RNNLanguageModel(StochasticModule):
         return jdrop.embedding_dropout(key, ids, table, rate)
 
     def decode(self, h: jax.Array) -> jax.Array:
-        """Logits ``h W + b`` (``W = E^T`` when the embeddings are tied)."""
+        r"""Logits :math:`h W + b` (:math:`W = E^\top` when the embeddings are tied)."""
         if self.decoder_kernel is None:
             logits = h @ self.embedding[...].T
         else:

@@ -49,9 +49,14 @@ __all__ = ["TransformerSeq2Seq", "sinusoidal_positions"]
 
 
 def sinusoidal_positions(length: int, features: int) -> np.ndarray:
-    """The fixed sinusoidal position encodings of Vaswani et al. (2017), ``(length, features)``.
+    r"""The fixed sinusoidal position encodings of Vaswani et al. (2017), ``(length, features)``.
 
-    ``PE[p, 2i] = sin(p / 10000^(2i/d))`` and ``PE[p, 2i+1] = cos(p / 10000^(2i/d))``.
+    .. math::
+
+       \mathrm{PE}_{p, 2i} = \sin\left(p / 10000^{2i/d}\right), \qquad
+       \mathrm{PE}_{p, 2i+1} = \cos\left(p / 10000^{2i/d}\right)
+
+    for position :math:`p` and :math:`d` = ``features``.
 
     Examples:
       >>> pe = sinusoidal_positions(4, 6)

@@ -138,9 +138,9 @@ def _greedy_program(model, source, source_mask, max_length, bos_id, eos_id, pad_
 
 def greedy_decode(model, source, source_mask=None, *, max_length: int, bos_id: int = 1,
                   eos_id: int = 2, pad_id: int = 0):
-    """Greedy decoding: at each step the most probable next token, until EOS.
+    r"""Greedy decoding: at each step the most probable next token, until EOS.
 
-    ``y_t = argmax_v p(v | y_<t, x)``, one position per step through the decoder's
+    :math:`y_t = \arg\max_v p(v \mid y_{<t}, x)`, one position per step through the decoder's
     key/value cache, in one jitted ``jax.lax.while_loop`` that stops when every sentence
     has produced EOS.
 

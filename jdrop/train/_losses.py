@@ -34,9 +34,10 @@ def _call(model, x, key, train_flag: bool):
 
 
 def classification_loss(*, inputs: str = "inputs", labels: str = "labels", train_flag=False):
-    """Softmax cross-entropy with integer labels; reports ``accuracy`` too.
+    r"""Softmax cross-entropy with integer labels; reports ``accuracy`` too.
 
-    ``loss = mean_n(-log softmax(logits_n)[y_n])``, computed in float32.
+    :math:`\mathcal{L} = -\frac{1}{N} \sum_n \log \operatorname{softmax}(z_n)_{y_n}` for
+    logits :math:`z_n` and labels :math:`y_n`, computed in float32.
 
     Args:
       inputs: the batch's key for the model's input.
@@ -67,9 +68,10 @@ def classification_loss(*, inputs: str = "inputs", labels: str = "labels", train
 
 
 def regression_loss(*, inputs: str = "inputs", targets: str = "targets", train_flag=False):
-    """Mean squared error; reports ``rmse`` too.
+    r"""Mean squared error; reports ``rmse`` too.
 
-    ``loss = mean((f(x) - y)**2)`` over every element, computed in float32.
+    :math:`\mathcal{L} = \frac{1}{M} \sum_i (f(x)_i - y_i)^2` over all :math:`M` elements,
+    computed in float32.
 
     Args:
       inputs: the batch's key for the model's input.
@@ -121,22 +123,25 @@ def _check_logits_labels(logits, labels, mask):
 
 
 def label_smoothed_cross_entropy(logits, labels, mask=None, *, smoothing: float = 0.1):
-    """Cross-entropy against label-smoothed targets, averaged over the real tokens.
+    r"""Cross-entropy against label-smoothed targets, averaged over the real tokens.
 
-    With ``V`` classes and ``eps = smoothing`` the target is
-    ``q = (1 - eps) * onehot(y) + eps / V`` and, per token,
+    With :math:`V` classes and :math:`\epsilon` = ``smoothing`` the target is
+    :math:`q = (1 - \epsilon)\, \mathrm{onehot}(y) + \epsilon / V` and, per token,
 
-        loss = -sum_v q_v log p_v = (1 - eps) * (-log p_y) + eps * mean_v(-log p_v)
+    .. math::
 
-    (Szegedy et al. 2016, section 7; Vaswani et al. 2017 use ``eps = 0.1``). The result
-    is ``sum(loss * mask) / sum(mask)``; ``smoothing=0`` is the plain negative
+       \ell = -\sum_v q_v \log p_v
+       = (1 - \epsilon)(-\log p_y) + \frac{\epsilon}{V} \sum_v (-\log p_v)
+
+    (Szegedy et al. 2016, section 7; Vaswani et al. 2017 use :math:`\epsilon = 0.1`). The
+    result is ``sum(loss * mask) / sum(mask)``; ``smoothing=0`` is the plain negative
     log-likelihood per token.
 
     Args:
       logits: ``(..., V)`` unnormalised log-probabilities.
       labels: ``(...)`` integer targets.
       mask: ``(...)`` boolean, ``True`` at real tokens (``None``: all).
-      smoothing: ``eps`` in ``[0, 1)``.
+      smoothing: :math:`\epsilon` in ``[0, 1)``.
 
     Returns:
       A float32 scalar.
@@ -169,9 +174,10 @@ def label_smoothed_cross_entropy(logits, labels, mask=None, *, smoothing: float 
 
 
 def symmetric_kl(logits_a, logits_b, mask=None):
-    """Symmetric KL divergence between two predictive distributions, per token, averaged.
+    r"""Symmetric KL divergence between two predictive distributions, per token, averaged.
 
-    ``KL_sym = (KL(p_a || p_b) + KL(p_b || p_a)) / 2`` with ``p = softmax(logits)`` over
+    :math:`\mathrm{KL}_\mathrm{sym} = \frac12 \left(\mathrm{KL}(p_a \Vert p_b)
+    + \mathrm{KL}(p_b \Vert p_a)\right)` with :math:`p` the softmax of the logits over
     the last axis, averaged over the real tokens (``mask``): R-Drop's consistency term
     (Liang et al. 2021, eq. 2). Both directions carry gradients (as in the paper).
 
@@ -214,17 +220,22 @@ def symmetric_kl(logits_a, logits_b, mask=None):
 
 def rdrop_loss(logits_a, logits_b, labels, mask=None, *, alpha: float,
                smoothing: float = 0.0):
-    """R-Drop: the loss of two dropout passes plus ``alpha`` times their symmetric KL.
+    r"""R-Drop: the loss of two dropout passes plus ``alpha`` times their symmetric KL.
 
-    Liang et al. (2021) train on ``L = CE(p_1) + CE(p_2) + alpha * KL_sym(p_1, p_2)``
-    (eq. 3), ``p_1, p_2`` the model's predictions for one batch under two independent
+    Liang et al. (2021) train on :math:`\mathcal{L} = \mathrm{CE}(p_1) + \mathrm{CE}(p_2)
+    + \alpha\, \mathrm{KL}_\mathrm{sym}(p_1, p_2)`
+    (eq. 3), :math:`p_1, p_2` the model's predictions for one batch under two independent
     dropout masks. Returned here halved, an overall scale that leaves the optimum (and
-    ``alpha``'s meaning) as in the paper and the loss comparable to a single pass::
+    :math:`\alpha`'s meaning) as in the paper and the loss comparable to a single pass:
 
-        loss = (CE(p_1) + CE(p_2)) / 2 + alpha / 2 * KL_sym(p_1, p_2)
+    .. math::
 
-    with ``CE`` :func:`label_smoothed_cross_entropy` and ``KL_sym`` :func:`symmetric_kl`,
-    both averaged over the real tokens.
+       \mathcal{L} = \frac12 \left(\mathrm{CE}(p_1) + \mathrm{CE}(p_2)\right)
+       + \frac{\alpha}{2} \mathrm{KL}_\mathrm{sym}(p_1, p_2)
+
+    with :math:`\mathrm{CE}` :func:`label_smoothed_cross_entropy` and
+    :math:`\mathrm{KL}_\mathrm{sym}` :func:`symmetric_kl`, both averaged over the real
+    tokens.
 
     Args:
       logits_a: ``(..., V)`` logits of the first dropout pass.

@@ -39,12 +39,16 @@ SCHEDULES = ("constant", "cosine", "linear", "exponential", "inverse_sqrt")
 
 
 def inverse_sqrt_schedule(learning_rate: float, warmup_steps: int) -> optax.Schedule:
-    """The Transformer's warm-up then inverse-square-root decay, peaking at ``learning_rate``.
+    r"""The Transformer's warm-up then inverse-square-root decay, peaking at ``learning_rate``.
 
-    ``lr(t) = learning_rate * min(s / w, sqrt(w / s))`` with ``s = t + 1`` (optax counts
-    updates from 0; the paper's ``step_num`` from 1) and ``w = warmup_steps``. Vaswani
-    et al.'s ``d_model^-0.5 * min(s^-0.5, s * w^-1.5)`` is this with
-    ``learning_rate = (d_model * w)^-0.5``.
+    .. math::
+
+       \eta(t) = \eta_\mathrm{max} \min\left(\frac{s}{w}, \sqrt{\frac{w}{s}}\right)
+
+    with :math:`\eta_\mathrm{max}` = ``learning_rate``, :math:`s = t + 1` (optax counts
+    updates from 0; the paper's ``step_num`` from 1) and :math:`w` = ``warmup_steps``.
+    Vaswani et al.'s :math:`d^{-1/2} \min(s^{-1/2}, s\, w^{-3/2})` (model width :math:`d`)
+    is this with :math:`\eta_\mathrm{max} = (d\, w)^{-1/2}`.
 
     Args:
       learning_rate: the peak rate, reached at update ``w - 1`` (``> 0``).
@@ -82,7 +86,14 @@ def make_schedule(
     warmup_steps: int = 0,
     decay_rate: float | None = None,
 ) -> optax.Schedule:
-    """A learning-rate schedule by name (see the module docstring for the formulas).
+    r"""A learning-rate schedule by name.
+
+    With peak rate :math:`\eta` = ``learning_rate``, step :math:`t` and :math:`T` =
+    ``total_steps``, after an optional linear warm-up from 0 over ``warmup_steps`` steps
+    (:math:`t` then counts from its end): ``"constant"`` :math:`\eta`, ``"cosine"``
+    :math:`\eta\, (1 + \cos(\pi t / T)) / 2`, ``"linear"`` :math:`\eta\, (1 - t / T)`,
+    ``"exponential"`` :math:`\eta\, \rho^t` (:math:`\rho` = ``decay_rate``) and
+    ``"inverse_sqrt"`` :func:`inverse_sqrt_schedule` (its warm-up is part of the formula).
 
     Args:
       name: ``"constant"``, ``"cosine"``, ``"linear"``, ``"exponential"`` or
