@@ -195,6 +195,12 @@ OPS = {
     "weight_drop": lambda r: jdrop.weight_drop(KEY, {"w": jnp.ones((3, 3))}, r)["w"],
     "concrete_dropout": lambda r: jdrop.concrete_dropout(KEY, X4, r),
     "apply_mask": lambda r: jdrop.apply_mask(X4, jnp.ones(X4.shape, bool), r),
+    # found beyond the list: attention dropout gave plausible output at a traced 1.5
+    "attention_xla": lambda r: jdrop.attention.dot_product_attention(
+        X4, X4, X4, dropout_key=KEY, rate=r, implementation="xla"),
+    "attention_blockwise": lambda r: jdrop.attention.dot_product_attention(
+        X4, X4, X4, dropout_key=KEY, rate=r, implementation="blockwise", block_q=4,
+        block_kv=4),
 }
 
 
@@ -222,7 +228,8 @@ def test_traced_invalid_rate_poisons_with_nan(name, rate):
 def test_traced_valid_rate_matches_concrete(name):
     rate = 0.3
     traced, concrete = np.asarray(jax.jit(OPS[name])(np.float32(rate))), np.asarray(OPS[name](rate))
-    if name in ("concrete_dropout", "gaussian_dropout", "alpha_dropout", "feature_alpha_dropout"):
+    if name in ("concrete_dropout", "gaussian_dropout", "alpha_dropout", "feature_alpha_dropout",
+                "attention_xla", "attention_blockwise"):
         np.testing.assert_allclose(traced, concrete, rtol=1e-5, atol=1e-6)  # XLA reassociates
     else:
         np.testing.assert_array_equal(traced, concrete)
@@ -234,7 +241,7 @@ def test_gaussian_and_concrete_traced_rate_one_poisons():
 
 
 @pytest.mark.parametrize("name", ["dropout", "alpha_dropout", "dropblock", "weight_scale",
-                                  "gaussian_dropout", "zoneout"])
+                                  "gaussian_dropout", "zoneout", "attention_blockwise"])
 def test_checked_raises_on_invalid_traced_rate(name):
     checked = jax.jit(jdrop.checked(OPS[name]))
     err, _ = checked(np.float32(1.5))

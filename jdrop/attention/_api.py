@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jdrop._validation import poison_invalid_rate
+
 from ._blockwise import blockwise_attention, choose_blocks
 from ._common import IMPLEMENTATIONS, canonical, output
 from ._reference import reference_attention
@@ -81,7 +83,9 @@ def dot_product_attention(
         (grouped-query attention).
       value: ``(*batch, kv_len, kv_heads, value_dim)``.
       dropout_key: PRNG key for the dropout mask (typed or legacy ``uint32[2]``).
-      rate: drop probability in ``[0, 1]`` (Python float or traced scalar).
+      rate: drop probability in ``[0, 1]`` (Python float or traced scalar). A traced rate
+        that is NaN or outside ``[0, 1]`` makes the whole output NaN when dropout is
+        applied (wrap with :func:`jdrop.checked` to raise).
       bias: additive logits bias broadcastable to ``(*batch, heads, q_len, kv_len)``.
       mask: boolean, ``True`` where attention is allowed, broadcastable likewise.
       is_causal: apply a causal mask (query ``i`` attends keys ``j <= i``).
@@ -151,4 +155,5 @@ def dot_product_attention(
         from ._pallas import pallas_attention
 
         out = pallas_attention(problem, blocks, q, k, v, bias4, mask4, params)
-    return output(problem, out, dtype)
+    out = output(problem, out, dtype)
+    return out if params is None else poison_invalid_rate(out, rate)
