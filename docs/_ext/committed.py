@@ -58,3 +58,30 @@ def show_table(header, rows) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(markdown_table(header, rows)))
+
+
+def markdown_tables(experiment: str, name: str) -> list[str]:
+    """The Markdown tables of the committed ``results/<name>`` report, in order."""
+    path = results_dir(experiment) / name
+    if not path.is_file():
+        return []
+    tables, current = [], []
+    for line in path.read_text().splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append("\n".join(current))
+            current = []
+    return tables
+
+
+def show_markdown_table(experiment: str, name: str, index: int = 0) -> None:
+    """Display table ``index`` of the committed report ``results/<name>`` as it was written."""
+    from IPython.display import Markdown, display
+
+    tables = markdown_tables(experiment, name)
+    if len(tables) > index:
+        print(f"experiments/{experiment}/results/{name}:")
+        display(Markdown(tables[index]))
+    else:
+        print(f"experiments/{experiment}/results/{name}: no table {index} committed yet.")
