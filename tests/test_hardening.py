@@ -195,7 +195,10 @@ OPS = {
     "weight_drop": lambda r: jdrop.weight_drop(KEY, {"w": jnp.ones((3, 3))}, r)["w"],
     "concrete_dropout": lambda r: jdrop.concrete_dropout(KEY, X4, r),
     "apply_mask": lambda r: jdrop.apply_mask(X4, jnp.ones(X4.shape, bool), r),
-    # found beyond the list: attention dropout gave plausible output at a traced 1.5
+    # found beyond the list: the linen drop-in refused a traced rate with a
+    # TracerBoolConversionError, attention dropout gave plausible output at a traced 1.5
+    "linen_dropout": lambda r: jdrop.linen.Dropout(rate=r, deterministic=False).apply(
+        {}, X4, rngs={"dropout": KEY}),
     "attention_xla": lambda r: jdrop.attention.dot_product_attention(
         X4, X4, X4, dropout_key=KEY, rate=r, implementation="xla"),
     "attention_blockwise": lambda r: jdrop.attention.dot_product_attention(

@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 
 from jdrop._dropout import dropout
+from jdrop._validation import concrete_rate
 
 __all__ = ["Dropout"]
 
@@ -68,7 +69,9 @@ class Dropout(nn.Module):
           The masked, rescaled inputs (the inputs themselves when deterministic).
         """
         deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
-        if self.rate == 0.0:  # as flax.linen.Dropout: no rng is drawn at rate 0
+        # as flax.linen.Dropout: no rng is drawn at rate 0; a traced rate (None here) is
+        # handled by jdrop.dropout (NaN output when invalid), not refused while tracing
+        if concrete_rate(self.rate) == 0.0:
             return inputs
         key = None
         if not deterministic:
