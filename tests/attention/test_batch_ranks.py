@@ -34,3 +34,35 @@ def test_dropped_weights_on_every_batch_rank(batch, impl):
     keep = np.asarray(jdrop.keep_mask(key, (*batch, H, LQ, LK), RATE))
     np.testing.assert_allclose(weights, np.where(keep, p / (1 - RATE), 0.0), rtol=1e-5,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", ["xla", "blockwise"])
+def test_head_and_dropkey_variants_at_an_inexact_rate(impl):
+    """head: one bit per (b, h), kept heads scaled by 1 / (1 - rate) (1/rate at 0.3 would
+    differ, unlike at 0.5); dropkey: dropped keys leave the softmax, rows renormalise."""
+    rng = np.random.default_rng(7)
+    q = rng.normal(size=(3, LQ, H, D)).astype(np.float32)
+    k = rng.normal(size=(3, LK, H, D)).astype(np.float32)
+    v = np.broadcast_to(np.eye(LK, dtype=np.float32)[:, None, :], (3, LK, H, LK))
+    key = jax.random.key(8)
+    logits = np.einsum("bqhd,bkhd->bhqk", q.astype(np.float64), k) / np.sqrt(D)
+
+    def softmax(s):
+        e = np.exp(s - s.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    def weights(variant):
+        out = dot_product_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v),
+                                    dropout_key=key, rate=RATE, variant=variant,
+                                    implementation=impl, block_q=4, block_kv=4)
+        return np.moveaxis(np.asarray(out, np.float64), -2, -3)
+
+    head_keep = np.asarray(jdrop.keep_mask(key, (3, H, 1, 1), RATE))
+    np.testing.assert_allclose(weights("head"),
+                               np.where(head_keep, softmax(logits) / (1 - RATE), 0.0),
+                               rtol=1e-5, atol=1e-6)
+    key_keep = np.asarray(jdrop.keep_mask(key, (3, H, LQ, LK), RATE))
+    assert key_keep.any(-1).all()  # no row loses every key at this seed
+    np.testing.assert_allclose(weights("dropkey"),
+                               softmax(np.where(key_keep, logits, -np.inf)), rtol=1e-5,
+                               atol=1e-6)
