@@ -7,13 +7,23 @@ Equal-mass bin ``b`` holds the ranks ``r`` (stable sort) with ``floor(r B / N) =
 Both against numpy references written from those sentences.
 """
 
+import functools
 from fractions import Fraction
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jdrop import uncertainty as u
+
+
+@functools.partial(jax.jit, static_argnames=("num_bins", "binning"))
+def _metrics(probs, labels, num_bins, binning="equal_width"):
+    """reliability_data, ECE and MCE in one program (one compile per case)."""
+    kw = dict(num_bins=num_bins, binning=binning)
+    return (u.reliability_data(probs, labels, **kw), u.expected_calibration_error(
+        probs, labels, **kw), u.maximum_calibration_error(probs, labels, **kw))
 
 
 def _edge_probs(conf, dtype):
@@ -40,7 +50,7 @@ def _np_reference(conf, correct, edges):
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-@pytest.mark.parametrize("num_bins", [4, 7, 10, 15, 20, 25, 29])
+@pytest.mark.parametrize("num_bins", [7, 10, 25, 29])
 def test_equal_width_confidences_on_every_edge(num_bins, dtype):
     # b / B rounded to the dtype from the exact fraction (not from the library's arithmetic)
     edges = np.array([np.asarray(jnp.asarray(float(Fraction(b, num_bins)), dtype))
@@ -50,20 +60,16 @@ def test_equal_width_confidences_on_every_edge(num_bins, dtype):
     probs = _edge_probs(conf, dtype)
     index, count, ece, mce = _np_reference(conf, (labels == 0).astype(np.float64), edges)
     np.testing.assert_array_equal(index[:num_bins], np.arange(num_bins))  # the lower bin
-    data = u.reliability_data(jnp.asarray(probs, dtype), jnp.asarray(labels),
-                              num_bins=num_bins)
+    data, got_ece, got_mce = _metrics(jnp.asarray(probs, dtype), jnp.asarray(labels),
+                                      num_bins=num_bins)
     np.testing.assert_array_equal(np.asarray(data.bin_edges, np.float64), edges)
     np.testing.assert_array_equal(np.asarray(data.count), count)
     tol = 1e-6 if dtype == jnp.float32 else 1e-2
-    got = u.expected_calibration_error(jnp.asarray(probs, dtype), jnp.asarray(labels),
-                                       num_bins=num_bins)
-    assert float(got) == pytest.approx(ece, abs=tol)
-    got = u.maximum_calibration_error(jnp.asarray(probs, dtype), jnp.asarray(labels),
-                                      num_bins=num_bins)
-    assert float(got) == pytest.approx(mce, abs=tol)
+    assert float(got_ece) == pytest.approx(ece, abs=tol)
+    assert float(got_mce) == pytest.approx(mce, abs=tol)
 
 
-@pytest.mark.parametrize("n,num_bins", [(10, 3), (11, 4), (7, 7), (5, 8)])
+@pytest.mark.parametrize("n,num_bins", [(11, 4), (5, 8)])
 def test_equal_mass_ranks_ties_and_edges(n, num_bins):
     rng = np.random.default_rng(n)
     conf = np.round(rng.uniform(0.4, 1.0, n), 1).astype(np.float32)  # many ties
@@ -76,14 +82,12 @@ def test_equal_mass_ranks_ties_and_edges(n, num_bins):
     sorted_conf = np.sort(conf, kind="stable")
     first = [-(-b * n // num_bins) for b in range(1, num_bins)]  # ceil(b n / B)
     edges = [0.0] + [sorted_conf[min(f, n - 1)] for f in first] + [1.0]
-    data = u.reliability_data(jnp.asarray(probs), jnp.asarray(labels), num_bins=num_bins,
-                              binning="equal_mass")
+    data, ece, _ = _metrics(jnp.asarray(probs), jnp.asarray(labels), num_bins=num_bins,
+                            binning="equal_mass")
     np.testing.assert_array_equal(np.asarray(data.count), count)
     np.testing.assert_array_equal(np.asarray(data.bin_edges), np.float32(edges))
     correct = (labels == 0).astype(np.float64)
     conf64 = conf.astype(np.float64)
     gaps = [abs(correct[index == b].mean() - conf64[index == b].mean()) * count[b]
             for b in range(num_bins) if count[b]]
-    ece = u.expected_calibration_error(jnp.asarray(probs), jnp.asarray(labels),
-                                       num_bins=num_bins, binning="equal_mass")
     assert float(ece) == pytest.approx(sum(gaps) / n, abs=1e-6)
