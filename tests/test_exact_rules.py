@@ -18,6 +18,7 @@ import pytest
 import jdrop
 
 RATES = [0.05, 0.1, 0.3, 1 / 3, 0.7, 0.9]
+SHAPE = (6, 5, 4)  # one shape for most ops: each new shape costs compilations
 KEY = jax.random.key(17)
 SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017, eq. 14
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -47,13 +48,11 @@ INVERTED_OPS = {
                           (6, 5, 4), (6, 1, 4)),
     "spatial_dropout_last": (lambda k, x, r: jdrop.spatial_dropout(k, x, r), (6, 3, 5, 4),
                              (6, 1, 1, 4)),
-    "spatial_dropout_first": (lambda k, x, r: jdrop.spatial_dropout(k, x, r, channel_axis=1),
-                              (6, 4, 3, 5), (6, 4, 1, 1)),
-    "drop_path": (lambda k, x, r: jdrop.drop_path(k, x, r), (16, 3, 2), (16, 1, 1)),
-    "dropconnect": (lambda k, x, r: jdrop.dropconnect(k, x, r), (7, 9), (7, 9)),
+    "drop_path": (lambda k, x, r: jdrop.drop_path(k, x, r), (6, 5, 4), (6, 1, 1)),
+    "dropconnect": (lambda k, x, r: jdrop.dropconnect(k, x, r), (6, 5, 4), (6, 5, 4)),
     "locked_dropout": (lambda k, x, r: jdrop.locked_dropout(k, x, r), (6, 5, 4), (6, 1, 4)),
     "locked_dropout_time_first": (lambda k, x, r: jdrop.locked_dropout(k, x, r, time_axis=0),
-                                  (5, 6, 4), (1, 6, 4)),
+                                  (6, 5, 4), (1, 5, 4)),
 }
 
 
@@ -76,7 +75,7 @@ def test_inverted_ops_scale_kept_values_by_one_over_keep_probability(name):
 @pytest.mark.parametrize("rate", RATES)
 def test_original_formulation_and_weight_scaling(rate):
     """inverted=False: y = m * x while training, (1 - rate) * x at test (weight scaling)."""
-    x = _x((8, 9))
+    x = _x(SHAPE)
     x64 = np.asarray(x, np.float64)
     keep = _keep(KEY, x.shape, rate)
     np.testing.assert_array_equal(np.asarray(jdrop.dropout(KEY, x, rate, inverted=False)),
@@ -91,8 +90,8 @@ def test_original_formulation_and_weight_scaling(rate):
 
 @pytest.mark.parametrize("rate", RATES)
 def test_apply_mask_and_embedding_dropout(rate):
-    x = _x((5, 7))
-    keep = _keep(jax.random.key(3), (5, 1), rate)
+    x = _x(SHAPE)
+    keep = _keep(jax.random.key(3), (6, 1, 4), rate)
     np.testing.assert_allclose(np.asarray(jdrop.apply_mask(x, jnp.asarray(keep), rate)),
                                np.where(keep, np.asarray(x, np.float64) / (1 - rate), 0),
                                rtol=1e-6)
@@ -124,13 +123,10 @@ def test_weight_drop_per_leaf_keys(rate):
 @pytest.mark.parametrize("rate", RATES)
 def test_zoneout_keeps_previous_state_with_probability_rate(rate):
     """Training: where(d, h_prev, h_new), d ~ Bernoulli(rate); test: the expectation."""
-    prev, new = _x((64, 32)), _x((64, 32), 1)
+    prev, new = _x(SHAPE), _x(SHAPE, 1)
     update = _keep(KEY, prev.shape, rate)  # P(update) = 1 - rate
     np.testing.assert_array_equal(np.asarray(jdrop.zoneout(KEY, prev, new, rate)),
                                   np.where(update, np.asarray(new), np.asarray(prev)))
-    h = np.asarray(jdrop.zoneout(KEY, jnp.zeros((1 << 14,)), jnp.ones((1 << 14,)), rate))
-    # the fraction keeping the previous (zero) state: 6 standard deviations
-    assert abs((h == 0).mean() - rate) < 6 * np.sqrt(rate * (1 - rate) / h.size)
     want = rate * np.asarray(prev, np.float64) + (1 - rate) * np.asarray(new, np.float64)
     for got in (jdrop.zoneout(None, prev, new, rate, deterministic=True),
                 jax.jit(lambda r: jdrop.zoneout(None, prev, new, r, deterministic=True))(
@@ -149,7 +145,7 @@ def _alpha_affine(rate):
 @pytest.mark.parametrize("traced", [False, True])
 def test_alpha_dropout_constants(rate, traced):
     a, b, alpha_p = _alpha_affine(rate)
-    x = _x((12, 10))
+    x = _x(SHAPE)
     keep = _keep(KEY, x.shape, rate)
     op = jax.jit(jdrop.alpha_dropout) if traced else jdrop.alpha_dropout
     y = np.asarray(op(KEY, x, np.float32(rate) if traced else rate))
@@ -173,8 +169,8 @@ def test_alpha_dropout_constants(rate, traced):
 @pytest.mark.parametrize("rate", RATES)
 def test_feature_alpha_dropout_constants(rate):
     a, b, alpha_p = _alpha_affine(rate)
-    x = _x((4, 5, 3, 6))
-    keep = _keep(KEY, (4, 1, 1, 6), rate)
+    x = _x((6, 3, 5, 4))
+    keep = _keep(KEY, (6, 1, 1, 4), rate)
     want = np.where(keep, a * np.asarray(x, np.float64) + b, a * alpha_p + b)
     np.testing.assert_allclose(np.asarray(jdrop.feature_alpha_dropout(KEY, x, rate)), want,
                                rtol=2e-6, atol=2e-6)
@@ -183,7 +179,7 @@ def test_feature_alpha_dropout_constants(rate):
 @pytest.mark.parametrize("rate", RATES)
 def test_gaussian_dropout_standard_deviation(rate):
     """y = x * (1 + sigma z), sigma = sqrt(rate / (1 - rate)), z = jdrop.normal(key, shape)."""
-    x = _x((10, 12))
+    x = _x(SHAPE)
     z = np.asarray(jdrop.normal(KEY, x.shape), np.float64)
     want = np.asarray(x, np.float64) * (1 + np.sqrt(rate / (1 - rate)) * z)
     np.testing.assert_allclose(np.asarray(jdrop.gaussian_dropout(KEY, x, rate)), want,
@@ -196,7 +192,7 @@ def test_gaussian_dropout_standard_deviation(rate):
 @pytest.mark.parametrize("temperature", [0.1, 2 / 3])
 def test_concrete_dropout_relaxation(rate, temperature):
     """z = sigmoid((log p - log(1-p) + log u - log(1-u)) / t), y = x (1 - z) / (1 - p)."""
-    x = _x((9, 11))
+    x = _x(SHAPE)
     eps = 1e-7
     u = np.asarray(jdrop.uniform(KEY, x.shape), np.float64)
     p = np.float64(np.float32(rate))
