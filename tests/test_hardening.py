@@ -705,6 +705,25 @@ def test_dtypes_and_empty_and_scalar_inputs(name, dtype, shape):
     assert traced.shape == x.shape and traced.dtype == x.dtype
 
 
+def test_float64_inputs_with_x64_enabled():
+    """float64 in, float64 out; the same mask bits as without x64; traced invalid: NaN."""
+    x32 = jnp.full((3, 5), 1.5, jnp.float32)
+    masks32 = {name: np.asarray(fn(KEY, x32, 0.3)) == 0 for name, fn in ELEMENTWISE.items()}
+    with jax.enable_x64(True):
+        x = jnp.full((3, 5), 1.5, jnp.float64)
+        for name, fn in ELEMENTWISE.items():
+            y = fn(KEY, x, 0.3)
+            assert y.dtype == jnp.float64 and np.isfinite(np.asarray(y)).all(), name
+            if name in ("dropout", "dropout_not_inverted", "dropconnect"):  # Bernoulli masks
+                np.testing.assert_array_equal(np.asarray(y) == 0, masks32[name], err_msg=name)
+            bad = jax.jit(lambda r, fn=fn: fn(KEY, x, r))(1.5)
+            assert bad.dtype == jnp.float64 and np.isnan(np.asarray(bad)).all(), name
+        y = jdrop.dropout(KEY, x, 0.3)
+        np.testing.assert_allclose(np.asarray(y)[np.asarray(y) != 0], 1.5 / 0.7, rtol=1e-7)
+        blocked = jdrop.dropblock(KEY, jnp.ones((2, 6, 6, 3), jnp.float64), 0.3, block_size=3)
+        assert blocked.dtype == jnp.float64
+
+
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
 def test_non_float_x_refused(name, dtype):
