@@ -28,7 +28,7 @@ DOCS = ROOT / "docs"
 # formulas issue 15 lists (inverted dropout, its moments, weight scaling, alpha dropout's
 # affine map, Gaussian dropout, DropBlock's gamma, Concrete dropout and its regulariser,
 # variational dropout and zoneout, MC predictive summaries, ECE, attention dropout,
-# DropConnect, max-norm).
+# DropConnect, max-norm, label smoothing, R-Drop, the Transformer's schedule and positions).
 MATH_NAMES = (
     "jdrop.dropout",
     "jdrop.weight_scale",
@@ -68,6 +68,12 @@ MATH_NAMES = (
     "jdrop.linen.Dropout",
     "jdrop.attention.dot_product_attention",
     "jdrop.train.project_max_norm",
+    "jdrop.train.label_smoothed_cross_entropy",
+    "jdrop.train.symmetric_kl",
+    "jdrop.train.rdrop_loss",
+    "jdrop.train.inverse_sqrt_schedule",
+    "jdrop.models.sinusoidal_positions",
+    "jdrop.report.reliability_diagram",
 )
 
 # A ``literal`` that is a formula, not code: distributions (``m ~ Bernoulli``), expectations
