@@ -191,6 +191,9 @@ def test_formulas_are_math_not_code():
         for qualname, doc in _docstrings(name, obj)
         if (literals := formula_literals(doc))
     }
+    for package, module in _api_module().import_packages().items():  # the pages' intros
+        if literals := formula_literals(module.__doc__ or ""):
+            found[package] = literals
     assert not found, f"formulas written as code literals (use :math:): {found}"
     public = dict(_public_objects())
     for name in MATH_NAMES:
