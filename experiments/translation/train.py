@@ -274,18 +274,15 @@ def translate(c: configs.Config, model, sources, tokenizer, *, beam: bool) -> li
     return outputs
 
 
-def _val_nll_fn():
-    @jax.jit
-    def nll(model_state, batch):
-        graphdef, state = model_state
-        model = nnx.merge(graphdef, state)
-        logits = model(batch["source"], batch["target_in"], source_mask=batch["source_mask"],
-                       target_mask=batch["target_mask"], deterministic=True)
-        lp = jax.nn.log_softmax(logits)
-        tok = jnp.take_along_axis(lp, batch["target_out"][..., None], -1)[..., 0]
-        return -jnp.sum(jnp.where(batch["target_mask"], tok, 0.0))
-
-    return nll
+@functools.partial(jax.jit, static_argnums=0)
+def _val_nll(graphdef, state, batch):
+    """Summed teacher-forced negative log-likelihood of a batch's real target tokens."""
+    model = nnx.merge(graphdef, state)
+    logits = model(batch["source"], batch["target_in"], source_mask=batch["source_mask"],
+                   target_mask=batch["target_mask"], deterministic=True)
+    lp = jax.nn.log_softmax(logits)
+    tok = jnp.take_along_axis(lp, batch["target_out"][..., None], -1)[..., 0]
+    return -jnp.sum(jnp.where(batch["target_mask"], tok, 0.0))
 
 
 # ----------------------------------------------------------------------------- one arm
@@ -352,7 +349,9 @@ def run_arm(c: configs.Config, arm: str, corpus: Corpus, workdir: Path) -> dict 
     es = rule.init()
     history: list[dict] = []
     epoch, start, best, partial = 0, 0, None, None
-    timing = {"train_s": 0.0, "train_tokens": 0, "eval_s": 0.0}
+    # wall and process-CPU seconds (the CPU time is what a shared machine's load does not
+    # inflate: on an idle machine, wall ~ CPU / cores used)
+    timing = {"train_s": 0.0, "train_cpu_s": 0.0, "train_tokens": 0, "eval_s": 0.0}
     ckpt = Checkpointer(run_dir / "checkpoints", max_to_keep=1)
     if ckpt.latest_step is not None:
         state, meta, _, best = ckpt.restore(state, best_target={"params": state.params})
@@ -367,7 +366,6 @@ def run_arm(c: configs.Config, arm: str, corpus: Corpus, workdir: Path) -> dict 
                 "history": history, "timing": timing, "partial": partial}
         ckpt.save(int(state.step), state, meta=meta, best=best)
 
-    nll_fn = _val_nll_fn()
     val_batches = list(translation_batches(
         corpus.val_sources, corpus.tokenizer.encode(corpus.val_references),
         max_tokens=c.eval_max_tokens, shuffle=False, pad_to_multiple=c.pad_to_multiple,
@@ -383,7 +381,7 @@ def run_arm(c: configs.Config, arm: str, corpus: Corpus, workdir: Path) -> dict 
             losses = {"loss": 0.0, "nll": 0.0, "kl": 0.0, "n": 0}
             if start > 0 and partial:  # the epoch's running sums before the stop
                 losses = dict(partial)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             k, stop_now = start, False
             batches = train_batches(c, corpus, epoch, start)
             upcoming = next(batches, None)
@@ -408,17 +406,19 @@ def run_arm(c: configs.Config, arm: str, corpus: Corpus, workdir: Path) -> dict 
                 periodic = c.checkpoint_every and step % c.checkpoint_every == 0
                 if upcoming is not None and (stop_now or periodic):  # (epoch ends save below)
                     timing["train_s"] += time.perf_counter() - t0
-                    t0 = time.perf_counter()
+                    timing["train_cpu_s"] += time.process_time() - c0
+                    t0, c0 = time.perf_counter(), time.process_time()
                     save(epoch, k, partial=losses)
                     if stop_now:
                         raise _Stopped(step)
             jax.block_until_ready(state)
             timing["train_s"] += time.perf_counter() - t0
+            timing["train_cpu_s"] += time.process_time() - c0
             # ---- validation: teacher-forced NLL and greedy BLEU
             t1 = time.perf_counter()
             eval_model = nnx.merge(eval_graphdef, state.params, state.model_state)
-            nll_sum = sum(float(nll_fn((eval_graphdef, nnx.state(eval_model)), b))
-                          for b in val_batches)
+            eval_state = nnx.state(eval_model)
+            nll_sum = sum(float(_val_nll(eval_graphdef, eval_state, b)) for b in val_batches)
             nll_tokens = sum(int(b["target_mask"].sum()) for b in val_batches)
             hyps = translate(c, eval_model, corpus.val_sources, tokenizer, beam=False)
             scores = mt_metrics.translation_scores(hyps, corpus.val_references)
@@ -479,6 +479,9 @@ def run_arm(c: configs.Config, arm: str, corpus: Corpus, workdir: Path) -> dict 
         "train_tokens": timing["train_tokens"],
         "train_s": round(timing["train_s"], 1),
         "train_tokens_per_s": round(timing["train_tokens"] / max(timing["train_s"], 1e-9), 1),
+        "train_cpu_s": round(timing["train_cpu_s"], 1),
+        "train_tokens_per_cpu_s": round(
+            timing["train_tokens"] / max(timing["train_cpu_s"], 1e-9), 1),
         "eval_s": round(timing["eval_s"], 1),
         "test_decode_s": round(test_s, 1),
         # training (compilation included) + validation + test decoding, over every sitting

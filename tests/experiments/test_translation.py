@@ -1,0 +1,131 @@
+"""``python -m experiments.translation --smoke`` end to end, resuming, and the arm settings."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.translation import __main__ as entry
+from experiments.translation import config, train
+from jdrop.data import DataNotFoundError, load_multi30k
+
+
+def _data_available() -> bool:
+    try:
+        load_multi30k(splits=("val",), max_pairs=1)
+    except DataNotFoundError:
+        return False
+    return True
+
+
+needs_data = pytest.mark.skipif(not _data_available(), reason="Multi30k not found")
+
+
+@needs_data
+def test_smoke_writes_every_result_and_resumes_to_the_same_result(tmp_path):
+    full = tmp_path / "full"
+    summary = entry.main(["--workdir", str(full), "--smoke"])
+    arms = config.smoke().arms
+    assert sorted(summary["arms"]) == sorted(arms)
+    for arm in arms:
+        record = json.loads((full / "arms" / f"{arm}.json").read_text())
+        for name in ("bleu", "bleu_lc_tok", "chrf"):
+            assert 0 <= record[name] <= 100
+        assert record["val_bleu"] == max(h["val_bleu"] for h in record["curve"])
+        assert record["epochs"] == len(record["curve"]) >= record["best_epoch"] >= 1
+        assert record["train_tokens_per_s"] > 0 and record["wall_s"] > 0
+        assert (full / "translations" / f"{arm}.txt").read_text().count("\n") == 24
+        assert (full / "runs" / arm / "best.msgpack").stat().st_size > 0
+    curriculum = json.loads((full / "arms" / "curriculum.json").read_text())
+    rates = [h["rate"] for h in curriculum["curve"]]
+    assert rates == sorted(rates) and 0 < rates[-1] <= 0.3
+    quality = summary["quality"]
+    assert quality["arm"] in train.DROPOUT_ARMS and quality["sentences"] == 24
+    assert {"log_prob", "neg_mc_var", "mc_mean"} <= set(quality["spearman"])
+    for png in ("learning_curves.png", "quality_scatter.png"):
+        assert (full / png).stat().st_size > 0
+    table = (full / "translation.md").read_text()
+    assert "| no dropout |" in table and "MC-dropout quality estimation" in table
+    assert set(json.loads((full / "translation.json").read_text())["goals"]) >= {"best_arm"}
+
+    # an arm stopped after 3 steps (mid-epoch) and resumed ends where the full run did
+    part = tmp_path / "part"
+    stopped = entry.main(["--workdir", str(part), "--smoke", "--arms", "p0.3",
+                          "--stop_after_steps", "3"])
+    assert stopped["arms"] == {} and not (part / "arms" / "p0.3.json").exists()
+    assert any((part / "runs" / "p0.3" / "checkpoints").iterdir())
+    entry.main(["--workdir", str(part), "--smoke", "--arms", "p0.3"])
+    resumed = json.loads((part / "arms" / "p0.3.json").read_text())
+    reference = json.loads((full / "arms" / "p0.3.json").read_text())
+    for name in ("bleu", "bleu_lc_tok", "chrf", "val_bleu", "steps", "best_epoch"):
+        assert resumed[name] == reference[name], name
+    for a, b in zip(resumed["curve"], reference["curve"], strict=True):
+        for name in ("train_loss", "val_nll", "val_bleu"):
+            assert a[name] == pytest.approx(b[name], rel=1e-5, abs=1e-6), name
+
+    # a second call finds every arm done and trains nothing
+    again = entry.main(["--workdir", str(full), "--smoke"])
+    assert again["arms"] == summary["arms"]
+
+
+def test_flags_and_presets(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(train, "train_and_evaluate", lambda c, w: seen.update(c=c, w=w))
+    entry.main(["--workdir", "/tmp/x", "--cpu", "--arms", "none", "p0.3", "--features", "64"])
+    assert seen["c"].arms == ("none", "p0.3") and seen["c"].features == 64
+    assert seen["c"].encoder_layers == config.cpu().encoder_layers
+    entry.main(["--workdir", "/tmp/x"])
+    assert seen["c"] == config.default()
+    for bad, match in ((dict(arms=("nope",)), "--arms"), (dict(num_heads=7), "--features"),
+                       (dict(val_max_length=999), "--val_max_length"),
+                       (dict(high_rate=1.0), "--high_rate"), (dict(mc_samples=1), "--mc_samples")):
+        with pytest.raises(ValueError, match=match):
+            train.check_config(config.Config(**bad))
+
+
+def test_arm_rates():
+    c = config.default()
+    assert set(train.arm_rates(c, "none").values()) == {0.0}
+    assert set(train.arm_rates(c, "p0.1").values()) == {0.1}
+    assert train.arm_rates(c, "rdrop") == train.arm_rates(c, "p0.1")
+    assert set(train.arm_rates(c, "p0.3").values()) == {0.3}
+    no_attn = train.arm_rates(c, "p0.3_no_attn")
+    assert no_attn.pop("attention_dropout") == 0.0 and set(no_attn.values()) == {0.3}
+    assert set(train.arm_rates(c, "curriculum", 0.15).values()) == {0.15}
+    model = train.build(config.smoke(), 50, train.arm_rates(c, "p0.3_no_attn"))
+    assert model.embedding_dropout == 0.3
+    assert model.decoder[0].cross.dropout_rate == 0.0 and model.decoder[0].ffn.dropout_rate == 0.3
+
+
+def test_rdrop_loss_fn_uses_two_masks():
+    c = config.smoke()
+    model = train.build(c, 40, train.arm_rates(c, "p0.3"))
+    rng = np.random.default_rng(0)
+    batch = {"source": rng.integers(4, 40, (3, 8)).astype(np.int32),
+             "target_in": rng.integers(4, 40, (3, 6)).astype(np.int32),
+             "target_out": rng.integers(4, 40, (3, 6)).astype(np.int32),
+             "source_mask": np.ones((3, 8), bool), "target_mask": np.ones((3, 6), bool)}
+    plain = train.make_loss_fn(0.1, None)
+    rdrop = train.make_loss_fn(0.1, 1.0)
+    assert train.make_loss_fn(0.1, 1.0) is rdrop  # one object: one compiled step
+    loss, (metrics, _) = rdrop(model, batch, jax.random.key(0), None)
+    assert float(metrics["kl"]) > 0  # two passes, two dropout masks
+    model.eval()
+    loss_det, (metrics_det, _) = rdrop(model, batch, None, None)
+    assert float(metrics_det["kl"]) == pytest.approx(0.0, abs=1e-6)
+    plain_det, _ = plain(model, batch, None, None)
+    assert float(loss_det) == pytest.approx(float(plain_det), rel=1e-5)
+    assert jnp.isfinite(loss)
+
+
+def test_scoring_batches_keep_order_and_mark_padding():
+    src = [np.array([5, 6, 7]), np.array([8]), np.array([9, 9])]
+    tgt = [np.array([4]), np.array([4, 4, 4]), np.array([], np.int32)]
+    batches = list(train._scoring_batches(src, tgt, rows=2, multiple=4, max_length=8))
+    assert [b["index"].tolist() for b in batches] == [[0, 1], [2, -1]]
+    first = batches[0]
+    assert first["target_in"][1].tolist()[:4] == [1, 4, 4, 4]
+    assert first["target_out"][1].tolist()[:4] == [4, 4, 4, 2]
+    assert batches[1]["target_mask"].sum(1).tolist() == [1, 0]
