@@ -111,7 +111,7 @@ def command(module: str, config, base=None) -> str:
     Examples:
       >>> from experiments.uci_regression import config as c
       >>> command("experiments.uci_regression", c.smoke())
-      'python -m experiments.uci_regression --datasets yacht --splits 2 --num_samples 200 --epochs_multiplier 2.0'
+      'python -m experiments.uci_regression --datasets yacht --splits 2 --num_samples 200 --epochs_overrides yacht=2'
     """  # noqa: E501
     base = type(config)() if base is None else base
     parts = [f"python -m {module}"]
