@@ -583,7 +583,8 @@ def train_and_evaluate(c: configs.Config, workdir) -> dict:
     check_config(c)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", os.fspath(workdir / "jax_cache"))
+    if c.compilation_cache:  # reruns, resumed arms and arms sharing a program skip compiling
+        jax.config.update("jax_compilation_cache_dir", os.fspath(workdir / "jax_cache"))
     start = time.perf_counter()
     corpus = load(c, workdir)
     records = {}

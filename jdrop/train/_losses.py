@@ -242,8 +242,8 @@ def rdrop_loss(logits_a, logits_b, labels, mask=None, *, alpha: float,
       logits_b: ``(..., V)`` logits of the second pass (another dropout key).
       labels: ``(...)`` integer targets.
       mask: ``(...)`` boolean, ``True`` at real tokens.
-      alpha: weight of the KL term (``>= 0``; the paper uses 5 for WMT, 0.3-0.7 for
-        IWSLT-sized translation data).
+      alpha: weight of the KL term (``>= 0``; Liang et al. use 5 for their translation
+        tasks, IWSLT and WMT).
       smoothing: label smoothing of the cross-entropy terms.
 
     Returns:
