@@ -150,5 +150,38 @@ def _write_generated() -> None:
             path.write_text(text)
 
 
+def _spread_executed_pages(app, env, docnames: list[str]) -> None:
+    """Interleave the executed pages with the others in the order Sphinx reads them.
+
+    A page with code cells costs seconds to read (a kernel runs it); the rest take
+    milliseconds. ``-j`` hands contiguous runs of the sorted names to its processes, and
+    sorted, every executed page falls into one run: one process would execute them all
+    while the other idles. Spread over the list (heaviest next to lightest), they split
+    between the processes.
+    """
+
+    def cells(docname: str) -> int:
+        path = pathlib.Path(env.doc2path(docname))
+        return path.read_text().count("```{code-cell}") if path.suffix == ".md" else 0
+
+    executed = sorted((doc for doc in docnames if cells(doc)), key=cells, reverse=True)
+    if len(executed) < 2:
+        return
+    mixed = [executed[i // 2] if i % 2 == 0 else executed[-1 - i // 2]
+             for i in range(len(executed))]
+    others = [doc for doc in docnames if doc not in executed]
+    order, taken = [], 0
+    for i, doc in enumerate(mixed):
+        order.append(doc)
+        upto = round((i + 1) * len(others) / len(mixed))
+        order += others[taken:upto]
+        taken = upto
+    docnames[:] = order
+
+
+def setup(app):
+    app.connect("env-before-read-docs", _spread_executed_pages)
+
+
 _copy_notebooks()
 _write_generated()
