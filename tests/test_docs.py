@@ -90,6 +90,7 @@ _FORMULA = re.compile(
     r"|^[A-Za-z]('|_\w+)? = (?![\w.]+$)"  # ``y = ...`` but not ``B = batch_size``
 )
 _LITERAL = re.compile(r"``((?:(?!``).)+)``", re.S)
+_CODE = re.compile(r"//|==|[A-Za-z_]\.[A-Za-z_]")
 
 
 def _api_module():
@@ -136,13 +137,15 @@ def _docstrings(qualname, obj):
 def formula_literals(doc: str) -> list[str]:
     """The double-backquoted literals of ``doc`` that are formulas (see ``_FORMULA``)."""
     literals = [" ".join(lit.split()) for lit in _LITERAL.findall(doc)]
-    # ``//`` (integer division) and ``==`` are Python, not notation: such literals are code.
+    # Integer division, comparisons and attribute access (``jnp.ones(3)``, ``x.shape``) are
+    # Python, not notation: such literals are code.
     return [lit for lit in literals
-            if _FORMULA.search(lit) and "//" not in lit and "==" not in lit]
+            if _FORMULA.search(lit) and not _CODE.search(lit)]
 
 
 def test_formula_heuristic():
-    code = "``x``, ``jax.random.key(0)``, ``max_length``, ``where(keep, x, 0)``, ``(N, K)``"
+    code = ("``x``, ``jax.random.key(0)``, ``max_length``, ``where(keep, x, 0)``, ``(N, K)``, "
+            "``y = jdrop.dropout(key, x, 0.5)``, ``S = len(tokens) // B``, ``B = batch_size``")
     assert formula_literals(code) == []
     formulas = "``y = m * x``, ``m ~ Bernoulli(1 - rate)``, ``E[y]``, ``sum_t p_t``, ``x^2``"
     assert len(formula_literals(formulas)) == 5
