@@ -86,7 +86,10 @@ def cpu() -> Config:
     other jobs: 3,980 training tokens per CPU-second, 1,570 tokens per wall-second
     (313k real tokens an epoch: 200 s an epoch at that load; about 50-80 s on an idle
     machine), 7 compiled step shapes (~10 CPU-s each, cached in ``<workdir>/jax_cache``
-    for later arms and reruns); R-Drop costs about twice a plain arm's training::
+    for later arms and reruns); R-Drop costs about twice a plain arm's training. At a load
+    of ~5, four epochs of ``p0.1`` took 566 s of training (compilation included, 2,213
+    tokens/s) and reached validation BLEU 15.2 (greedy), test BLEU 15.2 (beam), still
+    rising; MC-dropout QE (T=20, 500 sentences) took 78 s::
 
         python -m experiments.translation --workdir /tmp/mt_cpu --cpu --arms none
         python -m experiments.translation --workdir /tmp/mt_cpu --cpu --arms p0.1 p0.3
