@@ -21,8 +21,14 @@ ARMS = ("none", "p0.1", "p0.3", "p0.3_no_attn", "rdrop", "curriculum")
 class Config:
     arms: tuple[str, ...] = ARMS  # arms to run, in order (see ARMS); a finished arm is skipped
     data_dir: str | None = None  # folder with Multi30k's {split}.{lang}.gz (None: shared data)
-    source: str = "en"  # source language
+    source: str = "en"  # source language (a Multi30k language, or a TFDS feature name)
     target: str = "de"  # target language
+    # a TFDS translation set instead of Multi30k (e.g. "ted_hrlr_translate/pt_to_en" with
+    # --source pt --target en; Colab); None: the Multi30k files
+    tfds_name: str | None = None
+    tfds_splits: tuple[str, ...] = ("train", "validation", "test")  # TFDS train/val/test
+    tfds_data_dir: str | None = None  # TFDS's data folder (None: $TFDS_DATA_DIR or default)
+    tfds_download: bool = False  # let TFDS download and prepare the set (needs a network)
     max_train_pairs: int | None = None  # first N training pairs (None: all 29,000)
     max_val_pairs: int | None = None  # validation pairs used for per-epoch BLEU (None: 1,014)
     max_test_pairs: int | None = None  # test_2016_flickr pairs evaluated (None: all 1,000)

@@ -66,6 +66,7 @@ from experiments.translation import quality as qe
 from jdrop.data import (
     SubwordTokenizer,
     load_multi30k,
+    load_tfds_translation,
     num_translation_batches,
     source_batches,
     translation_batches,
@@ -129,11 +130,25 @@ class Corpus:
     full_sizes: dict[str, int]
 
 
+def load_pairs(c: configs.Config) -> dict[str, tuple[list[str], list[str]]]:
+    """``{"train", "val", TEST_SPLIT: (sources, targets)}``: Multi30k's train / val /
+    test_2016_flickr, or the three ``tfds_splits`` of the TFDS set ``tfds_name``."""
+    if c.tfds_name is None:
+        return load_multi30k(c.data_dir, source=c.source, target=c.target,
+                             splits=("train", "val", TEST_SPLIT))
+    if len(c.tfds_splits) != 3:
+        raise ValueError(f"--tfds_splits needs three splits (train, validation, test), got "
+                         f"{c.tfds_splits}")
+    data = load_tfds_translation(c.tfds_name, source=c.source, target=c.target,
+                                 splits=c.tfds_splits, data_dir=c.tfds_data_dir,
+                                 download=c.tfds_download)
+    return dict(zip(("train", "val", TEST_SPLIT), data.values(), strict=True))
+
+
 def load(c: configs.Config, workdir: Path) -> Corpus:
-    """Multi30k (train / val / test_2016_flickr), cut as configured, and the joint subword
+    """The parallel text (:func:`load_pairs`), cut as configured, and the joint subword
     vocabulary trained on the training pairs (cached in ``<workdir>/spm``)."""
-    data = load_multi30k(c.data_dir, source=c.source, target=c.target,
-                         splits=("train", "val", TEST_SPLIT))
+    data = load_pairs(c)
     sizes = {split: len(pair[0]) for split, pair in data.items()}
     cut = {"train": c.max_train_pairs, "val": c.max_val_pairs, TEST_SPLIT: c.max_test_pairs}
     data = {s: (src[: cut[s]], tgt[: cut[s]]) if cut[s] else (src, tgt)
@@ -615,7 +630,9 @@ def train_and_evaluate(c: configs.Config, workdir) -> dict:
               f"{s['neg_mc_var']['spearman']:.3f}, log_prob {s['log_prob']['spearman']:.3f}",
               flush=True)
     summary = {
-        "data": {"source": c.source, "target": c.target, "full_split_sizes": corpus.full_sizes,
+        "data": {"name": c.tfds_name or "Multi30k",
+                 "test_split": c.tfds_splits[2] if c.tfds_name else TEST_SPLIT,
+                 "source": c.source, "target": c.target, "full_split_sizes": corpus.full_sizes,
                  "train_pairs": len(corpus.train[0]), "val_pairs": len(corpus.val_sources),
                  "test_pairs": len(corpus.test_sources),
                  "vocab_size": corpus.tokenizer.vocab_size},
@@ -630,7 +647,7 @@ def train_and_evaluate(c: configs.Config, workdir) -> dict:
     }
     (workdir / "translation.json").write_text(json.dumps(summary, indent=1) + "\n")
     (workdir / "translation.md").write_text(markdown(summary))
-    plot_curves(records, workdir)
+    plot_curves(records, workdir, summary["data"]["name"])
     return summary
 
 
@@ -674,10 +691,10 @@ def markdown(summary: dict) -> str:
     d = summary["data"]
     c = summary["config"]
     lines = [
-        f"# Multi30k {d['source']}->{d['target']}: Transformer dropout arms (issue 12)",
+        f"# {d['name']} {d['source']}->{d['target']}: Transformer dropout arms (issue 12)",
         "",
         f"Training on {d['train_pairs']:,} pairs; validation BLEU (greedy) on "
-        f"{d['val_pairs']:,} pairs picks the epoch; test_2016_flickr ({d['test_pairs']:,} "
+        f"{d['val_pairs']:,} pairs picks the epoch; {d['test_split']} ({d['test_pairs']:,} "
         f"sentences) with beam search (width {c['beam_width']}, length penalty "
         f"{c['length_penalty']}). Model: d={c['features']}, {c['encoder_layers']}+"
         f"{c['decoder_layers']} layers, {c['num_heads']} heads, FFN {c['ffn_features']}, "
@@ -708,7 +725,7 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(records: dict, workdir: Path) -> None:
+def plot_curves(records: dict, workdir: Path, name: str = "Multi30k") -> None:
     if not records:
         return
     from jdrop.report import pyplot
@@ -730,7 +747,7 @@ def plot_curves(records: dict, workdir: Path) -> None:
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("NLL per token: validation (solid), training (dotted, dropout on)")
     ax_bleu.legend(fontsize=7)
-    ax_bleu.set_title("Multi30k: validation BLEU per epoch")
+    ax_bleu.set_title(f"{name}: validation BLEU per epoch")
     fig.tight_layout()
     fig.savefig(workdir / "learning_curves.png", dpi=90)
     plt.close(fig)

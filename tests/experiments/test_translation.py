@@ -120,6 +120,21 @@ def test_rdrop_loss_fn_uses_two_masks():
     assert jnp.isfinite(loss)
 
 
+def test_tfds_translation_set_through_mock_data(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets", reason="needs tensorflow-datasets")
+    c = config.Config(tfds_name="ted_hrlr_translate/pt_to_en", source="pt", target="en",
+                      vocab_size=60)
+    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+        raw = tfds.data_source(c.tfds_name, split="test")
+        expected = [str(raw[i]["en"]) for i in range(len(raw))]
+        corpus = train.load(c, tmp_path)
+    assert len(corpus.train[0]) == 40 and len(corpus.val_sources) == 40
+    assert corpus.test_references == expected
+    assert corpus.tokenizer.vocab_size == 60 and any((tmp_path / "spm").iterdir())
+    with pytest.raises(ValueError, match="--tfds_splits"):
+        train.load_pairs(config.Config(tfds_name="x", tfds_splits=("train",)))
+
+
 def test_scoring_batches_keep_order_and_mark_padding():
     src = [np.array([5, 6, 7]), np.array([8]), np.array([9, 9])]
     tgt = [np.array([4]), np.array([4, 4, 4]), np.array([], np.int32)]
