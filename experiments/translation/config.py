@@ -39,6 +39,9 @@ class Config:
     checkpoint_every: int | None = 500  # steps between checkpoints (a killed run resumes)
     stop_after_steps: int | None = None  # checkpoint and stop at this global step of an arm
     compilation_cache: bool = True  # JAX's persistent compilation cache in <workdir>/jax_cache
+    # shard each training batch's rows over every local device (rows padded to a multiple
+    # of the device count: a TPU's 8 cores); False: one device
+    data_parallel: bool = True
     # --- model (Vaswani et al. 2017 base, pre-LN, shared + tied embeddings)
     features: int = 512  # d_model
     num_heads: int = 8  # attention heads
@@ -138,6 +141,7 @@ def smoke() -> Config:
         max_length=32,
         progress=False,
         compilation_cache=False,  # leave the process's JAX configuration alone (tests)
+        data_parallel=False,  # one device even under the tests' eight host devices
         checkpoint_every=None,  # epoch ends (and stop_after_steps) only: orbax saves are slow
         features=16,
         num_heads=2,

@@ -185,6 +185,14 @@ def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
     return np.pad(array, [(0, rows - len(array))] + [(0, 0)] * (array.ndim - 1))
 
 
+def pad_rows_to_multiple(batch: dict, multiple: int) -> dict:
+    """``batch`` with empty rows (ids 0, masks ``False``: no loss) added up to a multiple
+    of ``multiple`` rows, so the rows split evenly over the devices."""
+    rows = len(batch["source"])
+    target = -(-rows // multiple) * multiple
+    return batch if target == rows else {k: _pad_rows(v, target) for k, v in batch.items()}
+
+
 # ----------------------------------------------------------------------------- model
 
 
@@ -334,7 +342,8 @@ def run_arm(c: configs.Config, arm: str, corpus: Corpus, workdir: Path) -> dict 
     vocab = tokenizer.vocab_size
     run_dir = workdir / "runs" / arm
     run_dir.mkdir(parents=True, exist_ok=True)
-    mesh = make_mesh(jax.local_devices()[:1])  # rows per batch vary with the shape
+    devices = jax.local_devices() if c.data_parallel else jax.local_devices()[:1]
+    mesh = make_mesh(devices)
     steps_per_epoch = num_translation_batches(
         *corpus.train, max_tokens=c.max_tokens, seed=c.seed, epoch=0,
         pad_to_multiple=c.pad_to_multiple, max_length=c.max_length)
@@ -403,7 +412,8 @@ def run_arm(c: configs.Config, arm: str, corpus: Corpus, workdir: Path) -> dict 
             while upcoming is not None:
                 rate = rate_at(int(state.step))
                 step_fn = train_step_for(rate)
-                state, out, _ = step_fn(state, global_batch(upcoming, mesh), None)
+                batch = pad_rows_to_multiple(upcoming, len(devices))
+                state, out, _ = step_fn(state, global_batch(batch, mesh), None)
                 timing["train_tokens"] += int(upcoming["source_mask"].sum()
                                               + upcoming["target_mask"].sum())
                 k += 1

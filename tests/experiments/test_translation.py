@@ -70,6 +70,19 @@ def test_smoke_writes_every_result_and_resumes_to_the_same_result(tmp_path):
     assert again["arms"] == summary["arms"]
 
 
+@needs_data
+def test_data_parallel_steps_over_eight_devices(tmp_path):
+    assert jax.device_count() == 8  # tests/conftest.py: eight host CPU devices
+    out = entry.main(["--workdir", str(tmp_path), "--smoke", "--arms", "none", "--data_parallel",
+                      "--stop_after_steps", "2", "--max_tokens", "480"])  # 15 rows -> 16
+    assert out["arms"] == {}
+    assert any((tmp_path / "runs" / "none" / "checkpoints").iterdir())
+    batch = {"source": np.ones((15, 4), np.int32), "source_mask": np.ones((15, 4), bool)}
+    padded = train.pad_rows_to_multiple(batch, 8)
+    assert padded["source"].shape == (16, 4) and not padded["source_mask"][15].any()
+    assert train.pad_rows_to_multiple(padded, 8) is padded
+
+
 def test_flags_and_presets(monkeypatch):
     seen = {}
     monkeypatch.setattr(train, "train_and_evaluate", lambda c, w: seen.update(c=c, w=w))
