@@ -33,7 +33,11 @@ compilation. R-Drop runs the two dropout passes as one batch of twice the rows
 (Liang et al.'s implementation). Curriculum dropout changes the rate between programs:
 the rate is ``high_rate * (1 - exp(-gamma t))`` rounded down to ``curriculum_quantum``
 (:func:`jdrop.train.curriculum_rate`), one compiled step per distinct rate (a layer's rate
-is a Python float in jdrop, so it cannot be traced).
+is a Python float in jdrop, so it cannot be traced). With ``data_parallel`` the rows of
+each training batch are sharded over every local device (padded with empty rows to a
+multiple of the device count); decoding runs on the replicated parameters. Training
+tokens/s counts the real source and target tokens once per pair (R-Drop's second pass
+is not counted again).
 
 References:
   Vaswani et al. "Attention Is All You Need". NeurIPS 2017.
