@@ -53,7 +53,7 @@ class Config:
     max_tokens: int = 8192  # padded positions per batch (rows * max(S, T))
     pad_to_multiple: int = 8  # lengths padded to a multiple of this (fewer compiled shapes)
     learning_rate: float = 1e-3  # peak of the inverse-sqrt schedule (Adam b2 = 0.98)
-    warmup_steps: int = 4000  # linear warm-up, then 1/sqrt(step) decay
+    warmup_steps: int = 2000  # linear warm-up, then 1/sqrt(step) decay (~11 epochs here)
     adam_b2: float = 0.98  # Adam's second-moment decay (Vaswani et al.)
     weight_decay: float = 0.0  # AdamW decoupled weight decay on kernels
     clip_norm: float | None = 1.0  # global gradient-norm clipping (None: off)
