@@ -211,6 +211,46 @@ def torch_loop_trainer(layers: int, hidden: int, batch: int, seq: int, seed: int
     return run
 
 
+def gemm_table(sizes, threads: int) -> str:
+    """XLA:CPU vs PyTorch GFLOP/s on the LSTM's matmul shapes (is the step matmul-bound?).
+
+    Per size: the recurrent ``(batch, H) @ (H, 4H)`` and the hoisted input projection
+    ``(batch * seq, H) @ (H, 4H)``; 50 dependent products in one jitted ``fori_loop`` (so
+    XLA cannot hoist them) against 50 ``torch.mm`` calls; medians of 7.
+    """
+    import torch
+
+    rows = ["| shape | XLA GFLOP/s | torch GFLOP/s | XLA / torch |", "|---|---:|---:|---:|"]
+    for _, hidden in sizes:
+        for m in (32, 32 * 64):
+            a = np.random.default_rng(0).random((m, hidden), np.float32)
+            b = np.random.default_rng(1).random((hidden, 4 * hidden), np.float32)
+            ja, jb = jnp.asarray(a), jnp.asarray(b)
+            loop = jax.jit(lambda x, y: jax.lax.fori_loop(
+                0, 50, lambda i, c: c + ((x + c) @ y)[0, 0] * 1e-9, 0.0))
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+
+            def torch_loop(ta=ta, tb=tb):
+                for _ in range(50):
+                    torch.mm(ta, tb)
+
+            times = {"xla": [], "torch": []}
+            loop(ja, jb).block_until_ready()
+            torch_loop()
+            for _ in range(7):
+                start = time.perf_counter()
+                loop(ja, jb).block_until_ready()
+                times["xla"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                torch_loop()
+                times["torch"].append(time.perf_counter() - start)
+            flops = 50 * 2 * m * hidden * 4 * hidden
+            xla, tor = (flops / statistics.median(times[k]) / 1e9 for k in ("xla", "torch"))
+            rows.append(f"| ({m}, {hidden}) @ ({hidden}, {4 * hidden}) | {xla:.1f} | "
+                        f"{tor:.1f} | {xla / tor:.2f}x |")
+    return f"Matmuls alone, {threads} threads:\n\n" + "\n".join(rows)
+
+
 def _size(text: str) -> tuple[int, int]:
     layers, _, hidden = text.partition("x")
     if not (layers.isdigit() and hidden.isdigit()):
@@ -280,6 +320,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats")
     parser.add_argument("--unroll", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--no-torch", action="store_true", help="JAX variants only")
+    parser.add_argument("--no-gemm", action="store_true", help="skip the matmul-only table")
+    parser.add_argument("--gemm-only", action="store_true",
+                        help="only the matmul table (written to results/bench_lstm_gemm.md)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -295,12 +338,25 @@ def main():
         import torch
 
         torch.set_num_threads(cores)
+    if args.gemm_only:
+        table = gemm_table(args.sizes, cores)
+        print(table)
+        if not args.quick:
+            command = "python experiments/benchmarks/bench_lstm_lm.py " + " ".join(sys.argv[1:])
+            (RESULTS / "bench_lstm_gemm.md").write_text(
+                f"# LSTM matmul shapes: XLA:CPU vs PyTorch\n\n    {command.strip()}\n\n"
+                f"{table}\n")
+        return
     tables, rows = [], []
     for layers, hidden in args.sizes:
         table, size_rows = bench_size(layers, hidden, args, cores)
         print(table, flush=True)
         tables.append(table)
         rows += size_rows
+    if not (args.no_torch or args.no_gemm):
+        table = gemm_table(args.sizes, cores)
+        print(table, flush=True)
+        tables.append(table)
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)
         command = "python experiments/benchmarks/bench_lstm_lm.py " + " ".join(sys.argv[1:])
