@@ -35,7 +35,11 @@ def _free_port() -> int:
 def _start(args):
     env = dict(os.environ)
     env["JAX_PLATFORMS"] = "cpu"
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
+    # One device each, and otherwise this process's XLA flags (conftest's compilation
+    # settings), so that workers and the in-process reference compile alike.
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if not f.startswith("--xla_force_host_platform_device_count")]
+    env["XLA_FLAGS"] = " ".join([*flags, "--xla_force_host_platform_device_count=1"])
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.Popen(
         [sys.executable, WORKER, *args],
