@@ -16,10 +16,10 @@ Adam update), tokens per second:
 
 All run side by side in one process, interleaved over repeats; the table gives medians.
 
-    python experiments/benchmarks/bench_lstm_lm.py            # full run (writes
+    python -m experiments.benchmarks.bench_lstm_lm            # full run (writes
                                                                # results/bench_lstm_lm.md)
-    python experiments/benchmarks/bench_lstm_lm.py --quick    # smoke run (seconds)
-    python experiments/benchmarks/bench_lstm_lm.py --threads 1  # one core each (robust to
+    python -m experiments.benchmarks.bench_lstm_lm --quick    # smoke run (seconds)
+    python -m experiments.benchmarks.bench_lstm_lm --threads 1  # one core each (robust to
                                                                  # a shared, loaded machine)
 """
 
@@ -33,22 +33,9 @@ import sys
 import time
 from pathlib import Path
 
+from experiments.benchmarks.timing import single_thread_xla_if_asked
 
-def _threads_from_argv() -> int | None:
-    """``--threads N`` must act before JAX starts (XLA reads its flags at start-up)."""
-    for index, arg in enumerate(sys.argv):
-        if arg == "--threads" and index + 1 < len(sys.argv):
-            return int(sys.argv[index + 1])
-        if arg.startswith("--threads="):
-            return int(arg.split("=", 1)[1])
-    return None
-
-
-if _threads_from_argv() == 1:
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    )
+single_thread_xla_if_asked()  # before JAX starts: XLA reads its flags once
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -342,7 +329,7 @@ def main():
         table = gemm_table(args.sizes, cores)
         print(table)
         if not args.quick:
-            command = "python experiments/benchmarks/bench_lstm_lm.py " + " ".join(sys.argv[1:])
+            command = "python -m experiments.benchmarks.bench_lstm_lm " + " ".join(sys.argv[1:])
             (RESULTS / "bench_lstm_gemm.md").write_text(
                 f"# LSTM matmul shapes: XLA:CPU vs PyTorch\n\n    {command.strip()}\n\n"
                 f"{table}\n")
@@ -359,7 +346,7 @@ def main():
         tables.append(table)
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)
-        command = "python experiments/benchmarks/bench_lstm_lm.py " + " ".join(sys.argv[1:])
+        command = "python -m experiments.benchmarks.bench_lstm_lm " + " ".join(sys.argv[1:])
         (RESULTS / "bench_lstm_lm.md").write_text(
             f"# LSTM LM training throughput\n\n    {command.strip()}\n\n"
             + "\n\n".join(tables) + "\n"

@@ -46,31 +46,15 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 
+from experiments.benchmarks.timing import markdown_table, single_thread_xla_if_asked
 
-def _threads_from_argv() -> int | None:
-    """``--threads N`` must act before JAX starts (XLA reads its flags at start-up)."""
-    for index, arg in enumerate(sys.argv):
-        if arg == "--threads" and index + 1 < len(sys.argv):
-            return int(sys.argv[index + 1])
-        if arg.startswith("--threads="):
-            return int(arg.split("=", 1)[1])
-    return None
-
-
-if _threads_from_argv() == 1:
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    )
+single_thread_xla_if_asked()  # before JAX starts: XLA reads its flags once
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-from experiments.benchmarks.timing import markdown_table  # noqa: E402
 
 PAD, BOS, EOS = 0, 1, 2
 SMOOTHING = 0.1

@@ -1,10 +1,43 @@
-"""Interleaved timing helpers shared by the benchmark scripts."""
+"""Interleaved timing helpers shared by the benchmark scripts.
+
+This module does not import JAX at import time, so a benchmark can call
+:func:`single_thread_xla_if_asked` before its first ``import jax``.
+"""
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+SINGLE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def threads_from_argv(argv: Sequence[str] | None = None) -> int | None:
+    """The value of ``--threads N`` / ``--threads=N`` in ``argv`` (default ``sys.argv``)."""
+    argv = sys.argv if argv is None else argv
+    for index, arg in enumerate(argv):
+        if arg == "--threads" and index + 1 < len(argv):
+            return int(argv[index + 1])
+        if arg.startswith("--threads="):
+            return int(arg.split("=", 1)[1])
+    return None
+
+
+def single_thread_xla_if_asked(argv: Sequence[str] | None = None) -> bool:
+    """Makes XLA:CPU single-threaded when ``argv`` asks for ``--threads 1``.
+
+    XLA reads ``XLA_FLAGS`` once, when its CPU backend starts, so this must run before JAX
+    is first used (a benchmark calls it before ``import jax``). Returns whether it did.
+    """
+    if threads_from_argv(argv) != 1:
+        return False
+    flags = os.environ.get("XLA_FLAGS", "")
+    if SINGLE_THREAD_XLA_FLAGS not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_XLA_FLAGS}".strip()
+    return True
 
 
 def block(value):
