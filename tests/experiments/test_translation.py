@@ -1,6 +1,7 @@
 """``python -m experiments.translation --smoke`` end to end, resuming, and the arm settings."""
 
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +12,9 @@ from flax import nnx
 from experiments.translation import __main__ as entry
 from experiments.translation import config, train
 from jdrop.data import DataNotFoundError, load_multi30k
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "experiments" / "translation" / "results"
 
 
 def _data_available() -> bool:
@@ -160,3 +164,24 @@ def test_scoring_batches_keep_order_and_mark_padding():
     assert first["target_in"][1].tolist()[:4] == [1, 4, 4, 4]
     assert first["target_out"][1].tolist()[:4] == [4, 4, 4, 2]
     assert batches[1]["target_mask"].sum(1).tolist() == [1, 0]
+
+
+def test_committed_table_and_readme_come_from_the_committed_json():
+    """translation.md is what ``markdown`` writes from translation.json, the per-arm files
+    agree with it, and the README quotes its tables row for row."""
+    summary = json.loads((RESULTS / "translation.json").read_text())
+    table = train.markdown(summary)
+    assert (RESULTS / "translation.md").read_text() == table
+    for arm, r in summary["arms"].items():
+        saved = json.loads((RESULTS / "arms" / f"{arm}.json").read_text())
+        assert {k: v for k, v in saved.items() if k != "curve"} == r, arm
+        assert saved["curve"][saved["best_epoch"] - 1]["val_bleu"] == r["val_bleu"], arm
+    assert summary["goals"] == train.goals(
+        {a: json.loads((RESULTS / "arms" / f"{a}.json").read_text()) for a in summary["arms"]},
+        summary["quality"])
+    readme = (ROOT / "README.md").read_text()
+    rows = [line for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith(("| arm ", "| indicator "))]
+    assert len(rows) >= len(summary["arms"])
+    missing = [row for row in rows if row not in readme]
+    assert not missing, f"README's translation tables differ from translation.json: {missing}"
