@@ -679,9 +679,11 @@ def goals(records: dict, quality: dict | None) -> dict:
         out["best_dropout_arm"] = dropout
         out["dropout_gain_bleu_lc_tok"] = gain
         out["dropout_gain_ge_3"] = gain >= 3
-    for arm in ("rdrop", "curriculum"):
-        if arm in records and "p0.1" in records:
-            out[f"{arm}_minus_p0.1_bleu"] = records[arm]["bleu"] - records["p0.1"]["bleu"]
+    # each against plain dropout at its own rate: R-Drop adds its KL to p0.1's dropout,
+    # curriculum dropout ramps up to p0.3's rate
+    for arm, plain in (("rdrop", "p0.1"), ("curriculum", "p0.3")):
+        if arm in records and plain in records:
+            out[f"{arm}_minus_{plain}_bleu"] = records[arm]["bleu"] - records[plain]["bleu"]
     if quality is not None:
         s = quality["spearman"]
         out["mc_var_beats_log_prob"] = (s["neg_mc_var"]["spearman"]

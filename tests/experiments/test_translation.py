@@ -185,3 +185,23 @@ def test_committed_table_and_readme_come_from_the_committed_json():
     assert len(rows) >= len(summary["arms"])
     missing = [row for row in rows if row not in readme]
     assert not missing, f"README's translation tables differ from translation.json: {missing}"
+
+
+def test_goals_compare_each_variant_with_plain_dropout_at_its_rate():
+    def rec(bleu, val):
+        return {"bleu": bleu, "bleu_lc_tok": bleu + 0.2, "val_bleu": val}
+
+    records = {"none": rec(20.0, 20.0), "p0.1": rec(25.0, 24.0), "p0.3": rec(22.0, 21.0),
+               "rdrop": rec(26.5, 25.0), "curriculum": rec(23.0, 22.0)}
+    quality = {"spearman": {"neg_mc_var": {"spearman": 0.4}, "log_prob": {"spearman": 0.5}},
+               "neg_mc_var_minus_log_prob": {"low": -0.2, "high": -0.01}}
+    goals = train.goals(records, quality)
+    assert goals["best_arm"] == "rdrop" and goals["best_dropout_arm"] == "rdrop"
+    assert goals["dropout_gain_bleu_lc_tok"] == pytest.approx(6.5)
+    assert goals["dropout_gain_ge_3"] and not goals["best_ge_40_bleu_lc_tok"]
+    assert goals["rdrop_minus_p0.1_bleu"] == pytest.approx(1.5)
+    assert goals["curriculum_minus_p0.3_bleu"] == pytest.approx(1.0)
+    assert not goals["mc_var_beats_log_prob"]
+    assert goals["mc_var_minus_log_prob_interval"] == [-0.2, -0.01]
+    assert train.goals({"p0.1": records["p0.1"]}, None) == {
+        "best_arm": "p0.1", "best_bleu_lc_tok": 25.2, "best_ge_40_bleu_lc_tok": False}
