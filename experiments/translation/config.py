@@ -91,17 +91,16 @@ def cpu() -> Config:
     The first 10,000 training pairs (the regime where dropout matters most: Sennrich &
     Zhang 2019), a 3 + 3 layer, d=128 Transformer (2.16M parameters with the 6,000-piece
     joint vocabulary), validation BLEU on the first 500 validation pairs, the full
-    test_2016_flickr. Measured on the 2-core machine under a load average of ~9 from
-    other jobs: 3,980 training tokens per CPU-second, 1,570 tokens per wall-second
-    (313k real tokens an epoch: 200 s an epoch at that load; about 50-80 s on an idle
-    machine), 7 compiled step shapes (~10 CPU-s each, cached in ``<workdir>/jax_cache``
-    for later arms and reruns); R-Drop costs about twice a plain arm's training. At a load
-    of ~5, four epochs of ``p0.1`` took 566 s of training (compilation included, 2,213
-    tokens/s) and reached validation BLEU 15.2 (greedy), test BLEU 15.2 (beam), still
-    rising; MC-dropout QE (T=20, 500 sentences) took 78 s::
+    test_2016_flickr. On the idle 2-core machine a plain arm trains 3,000-3,300 tokens
+    per CPU-second, about 6,000 per wall-second (313k real tokens an epoch: about 55 s,
+    plus 4 s of greedy validation), so 16 epochs and the beam-search test take about
+    15 minutes; R-Drop (two passes a step) about twice that. 7 compiled step shapes
+    (~10 CPU-s each) are cached in ``<workdir>/jax_cache`` for later arms and reruns.
+    Results and the exact commands: ``experiments/translation/results/README.md``::
 
-        python -m experiments.translation --workdir /tmp/mt_cpu --cpu --arms none
-        python -m experiments.translation --workdir /tmp/mt_cpu --cpu --arms p0.1 p0.3
+        for arm in none p0.1 p0.3 p0.3_no_attn curriculum rdrop; do
+          python -m experiments.translation --workdir /tmp/mt_cpu --cpu --arms $arm
+        done
     """
     return dataclasses.replace(
         Config(),
