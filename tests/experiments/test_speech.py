@@ -86,3 +86,21 @@ def test_readme_speech_table_matches_committed_results():
     for arm, r in saved["isolated"].items():
         if "loso_accuracy" in r:
             assert f"{100 * r['loso_accuracy']:.1f}%" in readme, arm
+
+
+def test_readme_wide_cnn_rows_match_committed_results():
+    """The wider-CNN rerun's rows: each one its committed per-arm JSON, in the README."""
+    folder = RESULTS / "wide_cnn"
+    readme = (ROOT / "README.md").read_text()
+    arms = sorted(folder.glob("isolated/*.json"))
+    assert arms, "no committed wide-CNN results"
+    summary = json.loads((folder / "speech.json").read_text())
+    assert summary["config"]["cnn_channels"] == [16, 32]
+    for path in arms:
+        r = json.loads(path.read_text())
+        assert summary["isolated"][r["arm"]]["loso_accuracy"] == r["loso_accuracy"]
+        title = train.ARM_TITLES.get(r["arm"], r["arm"])
+        row = (f"| {title}, 16/32 channels, dense 128 | {100 * r['official_accuracy']:.1f}% | "
+               f"{100 * r['loso_accuracy']:.1f}% +- {100 * r['loso_std']:.1f} | "
+               f"{100 * r['loso_seen_accuracy']:.1f}% |")
+        assert row in readme, f"README's wide-CNN row is missing or stale: {row}"
