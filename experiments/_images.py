@@ -541,9 +541,10 @@ def write_outputs(workdir, stem: str, result: Mapping, markdown: str) -> None:
 def run_note(experiment: str, config, seconds: float) -> str:
     """The 'what was run' line of a results note."""
     command = " ".join([f"python -m experiments.{experiment}", *sys.argv[1:]])
+    load = os.getloadavg()[0]  # how busy the machine was: wall times depend on it
     return (f"Configuration `{config.name}` ({json.dumps(dataclasses.asdict(config))}); "
             f"wall time of this invocation {seconds / 60:.1f} min on {os.cpu_count()} CPU "
-            f"cores, shared with other jobs (`{command}`).")
+            f"cores, 1-minute load average {load:.1f} at its end (`{command}`).")
 
 
 def strip_curves(arm: Mapping) -> dict:
