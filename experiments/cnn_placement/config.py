@@ -19,7 +19,7 @@ class Config:
     lenet_channels: tuple[int, ...] = (32, 64)  # LeNet-style: channels of the 5x5 convolutions
     lenet_hidden: int = 256  # LeNet-style: units of the dense hidden layer
     resnet_blocks: int = 3  # residual blocks per stage (3: ResNet-20)
-    resnet_widths: tuple[int, ...] = (16, 32, 64)  # channels of the three stages
+    resnet_widths: tuple[int, ...] = (8, 16, 32)  # stage channels (He et al.: 16 32 64)
     fc_rate: float = 0.5  # dropout on the dense / pooled features (every arm but *_none)
     conv_rate: float = 0.1  # elementwise dropout after convolutions (*_conv)
     spatial_rate: float = 0.1  # spatial dropout after convolutions (*_spatial)
@@ -27,7 +27,7 @@ class Config:
     path_rate: float = 0.2  # stochastic depth: rate of the last residual branch
     shift: int = 1  # random translations of up to this many pixels (every arm, <= 3)
     num_train: int | None = None  # training examples (None: all 60,000)
-    num_epochs: int = 30  # passes over the training set
+    num_epochs: int = 5  # passes over the training set
     batch_size: int = 128  # examples per SGD step
     learning_rate: float = 0.05  # SGD learning rate (peak)
     schedule: str = "cosine"  # learning-rate schedule: "cosine" (to 0 at the end) or "constant"
@@ -41,8 +41,11 @@ class Config:
 
 
 def default() -> Config:
-    """The issue's configuration: LeNet-style 32-64-256 and ResNet-20, 30 epochs of 60,000
-    images (needs an accelerator or many hours on 2 CPU cores)."""
+    """The issue's run sized to fit 90 minutes on 2 CPU cores: LeNet-style 32-64-256 and a
+    half-width ResNet-20 (8-16-32), 5 epochs of all 60,000 images, every arm. On 2 idle
+    cores one epoch costs ~1.1 min (LeNet) and ~1.3 min (ResNet-20 8-16-32); He et al.'s
+    ResNet-20 (16-32-64) costs ~4 min, so the accelerator run is
+    ``--resnet_widths 16 32 64 --num_epochs 30``."""
     return Config()
 
 
