@@ -282,7 +282,7 @@ class TrainSpec:
     batch_size: int = 100  # examples per step
     momentum: float = 0.9  # SGD momentum
     schedule: str = "constant"  # learning rate: "constant" or "cosine" (decays to 0 by the end)
-    models_axis: str = "vmap"  # models of an arm: "vmap" (MLPs) or "map" (a loop in the program)
+    models_axis: str = "vmap"  # models of an arm: "vmap", "map" or "host" (see Trainer)
     eval_examples: int = 2_000  # train / test examples of the per-epoch curves
     eval_batch: int = 1_000  # examples per forward pass when evaluating
 
@@ -315,7 +315,23 @@ def _errors(apply_fn, params, hp, x, y, count, eval_batch):
 
 
 class Trainer:
-    """Compiles the vmapped epoch and evaluation of ``apply_fn`` once per static shape."""
+    """Compiles the epoch and evaluation of ``apply_fn`` once per static shape.
+
+    ``spec.models_axis`` says how the models of an arm (leading axis of every argument) run:
+
+    * ``"vmap"``: one program, the models a ``jax.vmap`` axis and the epoch's steps a
+      ``lax.scan`` (MLPs: the matrix products batch over models);
+    * ``"map"``: one program, a ``lax.map`` over the models of that scan (a vmapped
+      convolution kernel becomes a grouped convolution, which XLA:CPU runs far slower);
+    * ``"host"``: one compiled SGD step of one model, called for every model and step from
+      Python. On XLA:CPU (jax 0.10) a convolution's *gradient* inside a loop (``lax.scan``,
+      ``lax.map``) runs about 10x slower than the same step as its own program (2.0 s
+      against 0.2 s for the 32-64-256 CNN, batch 128), so CNNs train this way on a CPU
+      (:func:`conv_models_axis`); a 0.2 s step makes the dispatch cost negligible.
+
+    The three run the same step function with the same keys: the same models up to float
+    rounding (``tests/experiments/test_images.py``).
+    """
 
     def __init__(self, apply_fn: Callable, data: Images, spec: TrainSpec):
         if spec.schedule not in ("constant", "cosine"):
@@ -324,49 +340,51 @@ class Trainer:
         if spec.models_axis == "vmap":
             epoch_fn = jax.vmap(self._one_epoch, in_axes=(0, 0, 0, None, None))
             eval_fn = jax.vmap(self._one_eval, in_axes=(0, 0, None, None))
-        elif spec.models_axis == "map":  # convolutions: a vmapped kernel becomes a grouped
-            # convolution, which XLA:CPU runs far slower than a loop of plain ones
+        elif spec.models_axis in ("map", "host"):
             def epoch_fn(state, hp, keys, epoch, d):
                 return jax.lax.map(lambda a: self._one_epoch(*a, epoch, d), (state, hp, keys))
 
-            def eval_fn(params, hp, d, full):
+            def eval_fn(params, hp, d, full):  # forward passes run at full speed in a loop
                 return jax.lax.map(lambda a: self._one_eval(*a, d, full), (params, hp))
         else:
-            raise ValueError(f"models_axis must be 'vmap' or 'map', got {spec.models_axis!r}")
+            raise ValueError(f"models_axis must be 'vmap', 'map' or 'host', got "
+                             f"{spec.models_axis!r}")
         self._epoch = jax.jit(epoch_fn)
+        self._step = jax.jit(self._one_step)
         self._eval = jax.jit(eval_fn, static_argnums=(3,))
 
-    def _one_epoch(self, state, hp, key, epoch, d):
-        """``steps_per_epoch`` SGD-momentum steps of one model; returns the new state."""
+    def _one_step(self, state, hp, key, epoch, i, d):
+        """SGD-momentum step ``i`` of epoch ``epoch`` of one model; returns the new state."""
         s = self.spec
         n_avail = d.x_train.shape[0]
         num_train = jnp.where(hp["num_train"] > 0, hp["num_train"], n_avail).astype(jnp.int32)
-        epoch_key = jax.random.fold_in(key, epoch)
 
         def loss_fn(params, x, y, k):
             logits = self.apply_fn(params, x, k, hp, True)
             nll = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], -1))
             return nll + _penalty(params, hp)
 
-        total = s.steps_per_epoch * s.num_epochs
+        lr = hp["lr"]
+        if s.schedule == "cosine":
+            t = (epoch * s.steps_per_epoch + i).astype(jnp.float32) / (
+                s.steps_per_epoch * s.num_epochs)
+            lr = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t))
+        step_key = jax.random.fold_in(jax.random.fold_in(key, epoch), i)
+        k_data, k_aug, k_drop = jax.random.split(step_key, 3)
+        idx = jax.random.randint(k_data, (s.batch_size,), 0, num_train)
+        x = translate(k_aug, d.x_train[idx], hp["shift"])
+        grads = jax.grad(loss_fn)(state["params"], x, d.y_train[idx], k_drop)
+        velocity = jax.tree.map(lambda v, g: s.momentum * v + g, state["velocity"], grads)
+        params = jax.tree.map(lambda p, v: p - lr * v, state["params"], velocity)
+        return {"params": _max_norm(params, hp["max_norm"]), "velocity": velocity}
 
-        def step(carry, i):
-            params, velocity = carry
-            lr = hp["lr"]
-            if s.schedule == "cosine":
-                t = (epoch * s.steps_per_epoch + i).astype(jnp.float32) / total
-                lr = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t))
-            k_data, k_aug, k_drop = jax.random.split(jax.random.fold_in(epoch_key, i), 3)
-            idx = jax.random.randint(k_data, (s.batch_size,), 0, num_train)
-            x = translate(k_aug, d.x_train[idx], hp["shift"])
-            grads = jax.grad(loss_fn)(params, x, d.y_train[idx], k_drop)
-            velocity = jax.tree.map(lambda v, g: s.momentum * v + g, velocity, grads)
-            params = jax.tree.map(lambda p, v: p - lr * v, params, velocity)
-            return (_max_norm(params, hp["max_norm"]), velocity), None
+    def _one_epoch(self, state, hp, key, epoch, d):
+        """``steps_per_epoch`` steps of one model in a ``lax.scan``; returns the new state."""
+        def step(state, i):
+            return self._one_step(state, hp, key, epoch, i, d), None
 
-        (params, velocity), _ = jax.lax.scan(step, (state["params"], state["velocity"]),
-                                             jnp.arange(s.steps_per_epoch))
-        return {"params": params, "velocity": velocity}
+        state, _ = jax.lax.scan(step, state, jnp.arange(self.spec.steps_per_epoch))
+        return state
 
     def _one_eval(self, params, hp, d, full: bool):
         """Train / val / test error and NLL of one model. The train error is measured on the
@@ -392,8 +410,19 @@ class Trainer:
         return {"params": params, "velocity": jax.tree.map(jnp.zeros_like, params)}
 
     def epoch(self, state, hp, keys, epoch: int):
-        # the data are arguments, not constants baked into the program
-        return self._epoch(state, hp, keys, jnp.asarray(epoch, jnp.int32), self.data)
+        """One epoch of every model (leading axis of ``state``, ``hp`` and ``keys``)."""
+        epoch = jnp.asarray(epoch, jnp.int32)
+        if self.spec.models_axis != "host":
+            # the data are arguments, not constants baked into the program
+            return self._epoch(state, hp, keys, epoch, self.data)
+        models = []
+        for m in range(keys.shape[0]):
+            one, hp_m = jax.tree.map(lambda a, m=m: a[m], (state, hp))
+            for i in range(self.spec.steps_per_epoch):
+                one = self._step(one, hp_m, keys[m], epoch, jnp.asarray(i, jnp.int32),
+                                 self.data)
+            models.append(one)
+        return jax.tree.map(lambda *a: jnp.stack(a), *models)
 
     def evaluate(self, params, hp, *, full: bool):
         return {k: np.asarray(v) for k, v in self._eval(params, hp, self.data, full).items()}
@@ -619,6 +648,12 @@ def parse_flags(config_module, argv, description: str, check: Callable | None = 
     from experiments import flags
 
     return flags.parse(config_module, argv, description=description, check=check)
+
+
+def conv_models_axis() -> str:
+    """How a CNN's models train (see :class:`Trainer`): ``"host"`` on a CPU, where a
+    convolution's gradient in a loop is slow, else ``"map"`` (one program)."""
+    return "host" if jax.default_backend() == "cpu" else "map"
 
 
 def trainer_for(apply_fn: Callable, data: Images, c, *, num_epochs: int | None = None,

@@ -6,10 +6,12 @@ hidden layer (LeNet) or the pooled features (ResNet) only, the AlexNet/LeNet pla
 ``conv`` / ``spatial`` / ``dropblock``: elementwise dropout / spatial dropout / DropBlock
 after the convolutions, *in addition to* the ``fc`` dropout; ``stochastic_depth``
 (ResNet): ``jdrop.drop_path`` on the residual branches, with the ``fc`` dropout. Every arm
-also trains with small random translations and L2. Each arm's seeds are one compiled
-program (a ``lax.map`` over seeds: vmapping a convolution over kernels turns it into a
-grouped convolution, slow on XLA:CPU); only the dropout ops an arm uses are built into
-its program (a traced zero rate would still pay for DropBlock's mask). Writes
+also trains with small random translations and L2. On a CPU an arm's seeds and steps
+are a host loop over one compiled SGD step (``_images.conv_models_axis``: XLA:CPU runs a
+convolution's gradient inside ``lax.scan`` about 10x slower, and vmapping kernels makes
+grouped convolutions); elsewhere they are one program (a ``lax.map`` over seeds of a
+``lax.scan`` over steps). Only the dropout ops an arm uses are built into its step (a
+traced zero rate would still pay for DropBlock's mask). Writes
 ``cnn_placement.json``, ``.md``, ``cnn_placement.png`` and ``arms/*.json``.
 """
 
@@ -66,7 +68,7 @@ def train_and_evaluate(c: configs.Config, workdir) -> dict:
         ops = im.conv_ops(hp)  # only the arm's ops are built in: one program per op set
         if (net, ops) not in trainers:
             trainers[net, ops] = im.trainer_for(functools.partial(apply_fn, ops=ops), data, c,
-                                                models_axis="map")
+                                                models_axis=im.conv_models_axis())
         hypers, seeds = im.grid([hp], c.seeds)
         arms[name] = im.run_arm(trainers[net, ops], init, name, hypers, seeds, workdir,
                                 progress=c.progress)

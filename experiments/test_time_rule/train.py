@@ -92,7 +92,7 @@ def evaluate_model(name, c, data, workdir) -> dict:
         return json.loads(path.read_text())
     apply_fn, init_fn, hp, epochs = _network(name, c)
     trainer = im.trainer_for(apply_fn, data, c, num_epochs=epochs,
-                             models_axis="vmap" if name == "mlp" else "map")
+                             models_axis="vmap" if name == "mlp" else im.conv_models_axis())
     hypers, seeds = im.grid([hp], [c.seed])
     arm = im.run_arm(trainer, init_fn, name, hypers, seeds, workdir, progress=c.progress,
                      save_params=True)

@@ -1,7 +1,12 @@
-"""``experiments._images``: the results note shared by the five Fashion-MNIST experiments."""
+"""``experiments._images``: the trainer and results note of the Fashion-MNIST experiments."""
 
+import functools
 import json
 import re
+
+import jax
+import numpy as np
+import pytest
 
 from experiments import _images as im
 from experiments.regularizers import config as configs
@@ -17,3 +22,44 @@ def test_run_note_names_config_time_load_and_command(monkeypatch):
     assert "1-minute load average 1.3 at its end" in note
     assert note.endswith("(`python -m experiments.regularizers --workdir /tmp/reg "
                          "--num_epochs 3`).")
+
+
+def _tiny_images(n=64):
+    keys = jax.random.split(jax.random.key(3), 2)
+    x = jax.random.uniform(keys[0], (n, 28, 28, 1))
+    y = jax.random.randint(keys[1], (n,), 0, 10)
+    return im.Images(x, y, x[:0], y[:0], x[:32], y[:32])
+
+
+def test_models_axes_train_the_same_cnns():
+    """vmap, lax.map and the host loop of one compiled step: the same models (same keys)."""
+    data = _tiny_images()
+    hp = {"hid_rate": [0.5, 0.3], "conv_rate": [0.1, 0.2], "shift": [1, 1], "l2": [1e-4, 0.0]}
+    hypers = im.full_hypers(hp)
+    keys = jax.random.split(jax.random.key(0), 2)
+    init = functools.partial(im.init_cnn, channels=(2, 3), hidden=8)
+    apply_fn = functools.partial(im.cnn_apply, ops=("conv",))
+    states = {}
+    for axis in ("vmap", "map", "host"):
+        spec = im.TrainSpec(steps_per_epoch=3, num_epochs=2, batch_size=8, models_axis=axis,
+                            schedule="cosine", eval_examples=32)
+        trainer = im.Trainer(apply_fn, data, spec)
+        state = trainer.init_state(jax.vmap(init)(keys))
+        for epoch in range(2):
+            state = trainer.epoch(state, hypers, keys, epoch)
+        states[axis] = state["params"]
+    first = jax.tree.leaves(states["host"])
+    assert not np.allclose(first[0][0], jax.tree.leaves(jax.vmap(init)(keys))[0][0])
+    for axis in ("vmap", "map"):
+        for a, b in zip(jax.tree.leaves(states[axis]), first, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=axis)
+
+
+def test_unknown_models_axis_is_named():
+    spec = im.TrainSpec(steps_per_epoch=1, num_epochs=1, models_axis="pmap")
+    with pytest.raises(ValueError, match="models_axis must be .* got 'pmap'"):
+        im.Trainer(im.mlp_apply, _tiny_images(), spec)
+
+
+def test_conv_models_axis_is_the_host_loop_on_cpu():
+    assert im.conv_models_axis() == ("host" if jax.default_backend() == "cpu" else "map")
