@@ -33,8 +33,8 @@ class Config:
     batch_size: int = 64  # examples per Adam step
     learning_rate: float = 2e-3  # Adam learning rate (cosine decay to 0)
     num_evals: int = 5  # test evaluations (learning-curve points, progress lines) per run
-    cnn_fold_batch: int = 1  # CNN folds trained per vmapped program (vmapped convs are slow
-    #   on CPU: one fold at a time, one compiled program for all)
+    cnn_fold_batch: int = 1  # CNN folds trained per vmapped program on an accelerator (a CPU
+    #   calls one compiled step per fold and step instead: train._loop_for)
     rnn_fold_batch: int = 6  # BiGRU folds trained per vmapped program
     cnn_channels: tuple[int, ...] = (8, 16)  # CNN conv blocks (3x3 conv, ReLU, 2x2 max pool)
     cnn_hidden: int = 64  # CNN dense width

@@ -1,9 +1,10 @@
 """Speech on FSDD: isolated digits (official split, leave-one-speaker-out), connected digits
 with CTC, MC-dropout uncertainty. See the package docstring and ``config.py``.
 
-Speed: log-mels are computed once per run (jitted, batched); the folds (or seeds) of an
-arm train as one ``jax.vmap``-ed program whose steps run in a ``lax.scan`` inside ``jit``,
-called ``num_evals`` times (one learning-curve point and progress line per call).
+Speed: log-mels are computed once per run (jitted, batched); the folds (or seeds) of a
+BiGRU arm train as one ``jax.vmap``-ed program whose steps run in a ``lax.scan`` inside
+``jit``, called ``num_evals`` times (one learning-curve point and progress line per call);
+on a CPU a CNN arm calls one jitted step per fold and step instead (:func:`_loop_for`).
 """
 
 from __future__ import annotations
@@ -167,12 +168,13 @@ def _run_isolated_arm(cfg, arm, feats, clips, splits, log):
             return res
 
         t0 = time.perf_counter()
+        recurrent = arm in ("rnn_none", "recurrent")
         graphdef, params, curve = _train(
             make, loss_fn, evaluate_fold, pairs, seed_keys, jnp.arange(folds),
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
             num_evals=cfg.num_evals, log=log, label=f"{arm}/{split_name}",
-            fold_batch=cfg.rnn_fold_batch if arm in ("rnn_none", "recurrent")
-            else cfg.cnn_fold_batch)
+            fold_batch=cfg.rnn_fold_batch if recurrent else cfg.cnn_fold_batch,
+            loop=_loop_for(recurrent))
         seconds = time.perf_counter() - t0
         # final predictions per fold (for the confusion matrix and the JSON)
         preds = {}
@@ -185,9 +187,30 @@ def _run_isolated_arm(cfg, arm, feats, clips, splits, log):
     return out
 
 
+def _loop_for(recurrent: bool) -> str:
+    """``_train``'s ``loop``: ``"host"`` for a CNN on a CPU, else ``"program"``.
+
+    On XLA:CPU (jax 0.10) a convolution's gradient inside ``lax.scan`` is slow, and a
+    vmapped kernel becomes a grouped convolution: per model and Adam step on the 2-core CPU
+    (another job running), the default CNN took 34 ms in the program and 12 ms as the host
+    loop (the 16-32-128 CNN: 159 ms and 20 ms). The BiGRUs are faster in the program
+    (isolated 7.0 ms against 9.6 ms, CTC 13-16 ms against 15-20 ms), so they stay there.
+    """
+    return "host" if jax.default_backend() == "cpu" and not recurrent else "program"
+
+
 def _train(make, loss_fn, evaluate_fold, rows, keys, fold_ids, *, epochs, batch_size, lr,
-           num_evals, clip=None, log=print, label="", fold_batch=None):
-    """Vmapped training of one model per fold; ``evaluate_fold(model, fold_id)``."""
+           num_evals, clip=None, log=print, label="", fold_batch=None, loop="program"):
+    """Trains one model per fold; ``evaluate_fold(model, fold_id)``.
+
+    ``loop`` says how: ``"program"`` runs the folds (``fold_batch`` at a time) as one
+    ``jax.vmap``-ed program whose steps are a ``lax.scan``; ``"host"`` calls one jitted
+    Adam step of one model from Python, for every fold and step (see :func:`_loop_for`).
+    Both take the same steps with the same keys and batches: the same models up to float
+    rounding, the same curve.
+    """
+    if loop not in ("program", "host"):
+        raise ValueError(f"loop must be 'program' or 'host', got {loop!r}")
     folds, n = rows.shape[:2]
     steps_per_epoch = max(n // batch_size, 1)
     batch = min(batch_size, n)
@@ -198,41 +221,68 @@ def _train(make, loss_fn, evaluate_fold, rows, keys, fold_ids, *, epochs, batch_
     opt_state = jax.vmap(tx.init)(params)
     rows = jnp.asarray(rows)
 
-    def step(carry, s):
-        params, opt_state, key, rows_f = carry
+    def step(params, opt_state, key, rows_f, s):
+        """Step ``s`` of one model: ``(params, opt_state, loss)``."""
         perm = jax.random.permutation(jax.random.fold_in(key, s // steps_per_epoch), n)
         idx = jax.lax.dynamic_slice(perm, ((s % steps_per_epoch) * batch,), (batch,))
         step_key = jax.random.fold_in(jax.random.fold_in(key, 7919), s)
         loss, grads = jax.value_and_grad(
             lambda p: loss_fn(nnx.merge(graphdef, p), step_key, rows_f[idx]))(params)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state, key, rows_f), loss
+        return optax.apply_updates(params, updates), opt_state, loss
 
     def make_chunk(length):
         def one(p, o, k, r, start):
-            (p, o, _, _), losses = jax.lax.scan(
-                step, (p, o, k, r), start + jnp.arange(length, dtype=jnp.int32))
+            def body(carry, s):
+                p, o, loss = step(*carry, k, r, s)
+                return (p, o), loss
+
+            (p, o), losses = jax.lax.scan(
+                body, (p, o), start + jnp.arange(length, dtype=jnp.int32))
             return p, o, losses.mean()
 
         return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
 
-    eval_fn = jax.jit(jax.vmap(lambda p, f: evaluate_fold(nnx.merge(graphdef, p), f)))
-    bounds = np.linspace(0, total, num_evals + 1).round().astype(int)
-    group = max(1, min(fold_batch or folds, folds))
-    groups = [slice(g, min(g + group, folds)) for g in range(0, folds, group)]
     take = lambda tree, sl: jax.tree.map(lambda x: x[sl], tree)
-    chunks, curve, t0 = {}, [], time.perf_counter()
+    stack = lambda outs: jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+    if loop == "host":
+        one_step = jax.jit(step)
+        one_eval = jax.jit(lambda p, f: evaluate_fold(nnx.merge(graphdef, p), f))
+
+        def train_chunk(params, opt_state, start, stop):
+            outs = []
+            for f in range(folds):
+                p, o, k, r, losses = *take((params, opt_state), f), run_keys[f], rows[f], []
+                for s in range(start, stop):
+                    p, o, loss = one_step(p, o, k, r, jnp.int32(s))
+                    losses.append(loss)
+                outs.append((p, o, jnp.stack(losses).mean()))
+            return stack(outs)
+
+        def eval_fn(params, fold_ids):
+            return stack([one_eval(take(params, f), fold_ids[f]) for f in range(folds)])
+    else:
+        chunks = {}
+        group = max(1, min(fold_batch or folds, folds))
+        groups = [slice(g, min(g + group, folds)) for g in range(0, folds, group)]
+
+        def train_chunk(params, opt_state, start, stop):
+            if stop - start not in chunks:
+                chunks[stop - start] = make_chunk(stop - start)
+            outs = [chunks[stop - start](take(params, sl), take(opt_state, sl), run_keys[sl],
+                                         rows[sl], jnp.int32(start)) for sl in groups]
+            return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs)
+
+        eval_fn = jax.jit(jax.vmap(lambda p, f: evaluate_fold(nnx.merge(graphdef, p), f)))
+    bounds = np.linspace(0, total, num_evals + 1).round().astype(int)
+    curve, t0 = [], time.perf_counter()
     for i in range(num_evals):
-        length = int(bounds[i + 1] - bounds[i])
-        if length == 0:
+        start, stop = int(bounds[i]), int(bounds[i + 1])
+        if stop == start:
             continue
-        if length not in chunks:
-            chunks[length] = make_chunk(length)
-        outs = [chunks[length](take(params, sl), take(opt_state, sl), run_keys[sl], rows[sl],
-                               jnp.int32(bounds[i])) for sl in groups]
-        params, opt_state, loss = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs)
+        params, opt_state, loss = train_chunk(params, opt_state, start, stop)
         metrics = jax.device_get(eval_fn(params, fold_ids))
-        point = {"epoch": round(float(bounds[i + 1]) / steps_per_epoch, 2),
+        point = {"epoch": round(float(stop) / steps_per_epoch, 2),
                  "loss": np.asarray(loss).tolist()}
         point |= {k: np.asarray(v).tolist() for k, v in metrics.items()}
         curve.append(point)

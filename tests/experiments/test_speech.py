@@ -92,3 +92,50 @@ def test_readme_speech_tables_match_committed_results(folder):
     for arm, r in saved["isolated"].items():
         stored = json.loads((results / "isolated" / f"{arm}.json").read_text())
         assert stored["loso_accuracy"] == r["loso_accuracy"], arm
+
+
+def test_host_loop_and_one_program_train_the_same_models():
+    """``_train(loop="host")`` (a CNN on a CPU) and ``loop="program"`` (vmap + scan) take
+    the same steps: the same models and curves up to float rounding."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    cfg = dataclasses.replace(config.Config(), n_mels=8, cnn_channels=(2,), cnn_hidden=4)
+    rng = np.random.default_rng(0)
+    feats = jnp.asarray(rng.normal(size=(40, 8, 8)).astype(np.float32))
+    labels = rng.integers(0, 10, 40)
+    train_rows = np.stack([rng.permutation(30)[:24] for _ in range(3)])  # 3 folds
+    pairs = np.stack([train_rows, labels[train_rows]], axis=-1)
+
+    def evaluate_fold(model, fold):
+        pred = model(jax.lax.dynamic_slice_in_dim(feats, 30 + 3 * fold, 3), deterministic=True)
+        return {"mean_logit": pred.mean(), "test_accuracy": (pred.argmax(-1) == 0).mean()}
+
+    runs = {}
+    with jax.numpy_dtype_promotion("standard"):
+        for loop in ("host", "program"):
+            runs[loop] = train._train(
+                lambda k: train._make_model(cfg, "spatial", 8, k), train._classifier_loss(feats),
+                evaluate_fold, pairs, jax.random.split(jax.random.key(3), 3), jnp.arange(3),
+                epochs=2, batch_size=8, lr=1e-2, num_evals=2, clip=1.0, log=lambda m: None,
+                fold_batch=2, loop=loop)
+    (_, host, host_curve), (_, prog, prog_curve) = runs["host"], runs["program"]
+    assert jax.tree.structure(host) == jax.tree.structure(prog)
+    for a, b in zip(jax.tree.leaves(host), jax.tree.leaves(prog), strict=True):
+        assert a.shape == b.shape and a.shape[0] == 3
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert [p.keys() for p in host_curve] == [p.keys() for p in prog_curve]
+    assert [p["epoch"] for p in host_curve] == [p["epoch"] for p in prog_curve] == [1.0, 2.0]
+    for h, p in zip(host_curve, prog_curve, strict=True):
+        assert set(h) == {"epoch", "loss", "mean_logit", "test_accuracy"}
+        for key in ("loss", "mean_logit"):
+            assert len(h[key]) == 3
+            np.testing.assert_allclose(h[key], p[key], rtol=1e-4)
+    assert train._loop_for(recurrent=True) == "program"
+    assert train._loop_for(recurrent=False) == (
+        "host" if jax.default_backend() == "cpu" else "program")
+    with pytest.raises(ValueError, match="loop"):
+        train._train(None, None, None, pairs, None, None, epochs=1, batch_size=8, lr=1.0,
+                     num_evals=1, loop="scan")
