@@ -44,12 +44,12 @@ from jdrop.data import load_fashion_mnist
 from jdrop.report import pyplot as pyplot  # the experiments call im.pyplot()
 
 HYPERS = ("in_rate", "hid_rate", "conv_rate", "spatial_rate", "block_rate", "path_rate", "l1",
-          "l2", "max_norm", "shift", "lr", "num_train", "width")
+          "l2", "max_norm", "shift", "lr", "num_train", "width", "clip")
 """Traced per-model hyper-parameters; absent ones take :data:`DEFAULT_HYPERS`."""
 
 DEFAULT_HYPERS = {"in_rate": 0.0, "hid_rate": 0.0, "conv_rate": 0.0, "spatial_rate": 0.0,
                   "block_rate": 0.0, "path_rate": 0.0, "l1": 0.0, "l2": 0.0, "max_norm": math.inf,
-                  "shift": 0.0, "lr": 0.05, "num_train": -1, "width": -1}
+                  "shift": 0.0, "lr": 0.05, "num_train": -1, "width": -1, "clip": math.inf}
 
 PAD = 3  # the largest random translation, in pixels (``shift`` may be 0..PAD)
 
@@ -287,6 +287,13 @@ class TrainSpec:
     eval_batch: int = 1_000  # examples per forward pass when evaluating
 
 
+def _clip_by_global_norm(grads, clip):
+    """``grads * min(1, clip / ||grads||_2)`` (no-op for ``clip = inf``)."""
+    norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
+    scale = jnp.minimum(1.0, clip / jnp.maximum(norm, 1e-12))
+    return jax.tree.map(lambda g: g * scale, grads)
+
+
 def full_hypers(hypers: Mapping[str, Sequence[float]]) -> dict[str, jax.Array]:
     unknown = set(hypers) - set(HYPERS)
     if unknown:
@@ -373,7 +380,8 @@ class Trainer:
         k_data, k_aug, k_drop = jax.random.split(step_key, 3)
         idx = jax.random.randint(k_data, (s.batch_size,), 0, num_train)
         x = translate(k_aug, d.x_train[idx], hp["shift"])
-        grads = jax.grad(loss_fn)(state["params"], x, d.y_train[idx], k_drop)
+        grads = _clip_by_global_norm(jax.grad(loss_fn)(state["params"], x, d.y_train[idx],
+                                                       k_drop), hp["clip"])
         velocity = jax.tree.map(lambda v, g: s.momentum * v + g, state["velocity"], grads)
         params = jax.tree.map(lambda p, v: p - lr * v, state["params"], velocity)
         return {"params": _max_norm(params, hp["max_norm"]), "velocity": velocity}

@@ -25,6 +25,7 @@ class Config:
     spatial_rate: float = 0.1  # spatial dropout after convolutions (*_spatial)
     block_rate: float = 0.1  # DropBlock (3x3 blocks) after convolutions (*_dropblock)
     path_rate: float = 0.2  # stochastic depth: rate of the last residual branch
+    resnet_clip: float = 1.0  # global-norm gradient clipping of the (batch-norm-free) ResNets
     shift: int = 1  # random translations of up to this many pixels (every arm, <= 3)
     num_train: int | None = None  # training examples (None: all 60,000)
     num_epochs: int = 5  # passes over the training set

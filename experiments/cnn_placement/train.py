@@ -6,7 +6,9 @@ hidden layer (LeNet) or the pooled features (ResNet) only, the AlexNet/LeNet pla
 ``conv`` / ``spatial`` / ``dropblock``: elementwise dropout / spatial dropout / DropBlock
 after the convolutions, *in addition to* the ``fc`` dropout; ``stochastic_depth``
 (ResNet): ``jdrop.drop_path`` on the residual branches, with the ``fc`` dropout. Every arm
-also trains with small random translations and L2. On a CPU an arm's seeds and steps
+also trains with small random translations and L2; the ResNet arms clip the gradient's
+global norm at ``resnet_clip`` (without batch norm, the first full run at learning rate 0.05
+sat at chance for two epochs before recovering). On a CPU an arm's seeds and steps
 are a host loop over one compiled SGD step (``_images.conv_models_axis``: XLA:CPU runs a
 convolution's gradient inside ``lax.scan`` about 10x slower, and vmapping kernels makes
 grouped convolutions); elsewhere they are one program (a ``lax.map`` over seeds of a
@@ -33,11 +35,15 @@ def check_config(c: configs.Config) -> None:
         raise ValueError(f"unknown arms {sorted(unknown)}; choose from {configs.ARMS}")
     if not 0 <= c.shift <= im.PAD:
         raise ValueError(f"shift must be in 0..{im.PAD}, got shift={c.shift}")
+    if not c.resnet_clip > 0:
+        raise ValueError(f"resnet_clip must be > 0 (inf: no clipping), got {c.resnet_clip}")
 
 
 def arm_hypers(name: str, c: configs.Config) -> dict[str, float]:
-    placement = name.split("_", 1)[1]
+    net, placement = name.split("_", 1)
     hp = {"lr": c.learning_rate, "l2": c.l2, "shift": c.shift}
+    if net == "resnet":  # without batch norm, lr 0.05 collapsed to chance for two epochs
+        hp["clip"] = c.resnet_clip
     if placement != "none":
         hp["hid_rate"] = c.fc_rate
     extra = {"conv": ("conv_rate", c.conv_rate), "spatial": ("spatial_rate", c.spatial_rate),

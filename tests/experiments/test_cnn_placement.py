@@ -1,5 +1,6 @@
 """``python -m experiments.cnn_placement --smoke``: result fields, the goal, the arms."""
 
+import dataclasses
 import json
 
 import pytest
@@ -31,3 +32,11 @@ def test_arm_hypers():
     assert train.arm_hypers("lenet_spatial", c)["spatial_rate"] == c.spatial_rate
     assert train.arm_hypers("resnet_stochastic_depth", c)["path_rate"] == c.path_rate
     assert train.arm_hypers("resnet_fc", c)["hid_rate"] == c.fc_rate
+
+
+def test_only_resnet_arms_clip_gradients():
+    c = config.default()
+    assert train.arm_hypers("resnet_fc", c)["clip"] == c.resnet_clip
+    assert "clip" not in train.arm_hypers("lenet_fc", c)
+    with pytest.raises(ValueError, match="resnet_clip"):
+        train.check_config(dataclasses.replace(c, resnet_clip=0.0))

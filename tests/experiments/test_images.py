@@ -5,6 +5,7 @@ import json
 import re
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -63,3 +64,13 @@ def test_unknown_models_axis_is_named():
 
 def test_conv_models_axis_is_the_host_loop_on_cpu():
     assert im.conv_models_axis() == ("host" if jax.default_backend() == "cpu" else "map")
+
+
+def test_clip_by_global_norm():
+    grads = {"a": jnp.array([3.0, 0.0]), "b": jnp.array([[0.0, 4.0]])}  # global norm 5
+    clipped = im._clip_by_global_norm(grads, 1.0)
+    np.testing.assert_allclose(clipped["a"], [0.6, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(clipped["b"], [[0.0, 0.8]], rtol=1e-6)
+    same = im._clip_by_global_norm(grads, jnp.inf)
+    assert all((same[k] == grads[k]).all() for k in grads)  # inf: bitwise unchanged
+    assert (im._clip_by_global_norm(grads, 10.0)["a"] == grads["a"]).all()
