@@ -8,15 +8,8 @@ from experiments import _images as im
 from experiments.benchmarks import bench_seed_batching as bench
 
 
-def _data(n=300):
-    keys = jax.random.split(jax.random.key(1), 2)
-    x = jax.random.uniform(keys[0], (n, 28, 28, 1))
-    y = jax.random.randint(keys[1], (n,), 0, 10)
-    return im.Images(x, y, x[:0], y[:0], x[:100], y[:100])
-
-
-def test_every_strategy_trains_the_same_models():
-    runs = bench.runners(_data(), (784, 16, 16, 10), num_models=3, steps=5)
+def test_every_strategy_trains_the_same_models(synthetic_images):
+    runs = bench.runners(synthetic_images(300, 100, 1), (784, 16, 16, 10), num_models=3, steps=5)
     assert tuple(runs) == bench.STRATEGIES
     states = {name: run() for name, run in runs.items()}
     reference = states["loop"]["params"]
@@ -31,8 +24,9 @@ def test_every_strategy_trains_the_same_models():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-def test_measure_reports_medians_and_ratios_for_every_strategy():
-    row = bench.measure(_data(), (784, 8, 10), num_models=2, steps=2, repeats=1)
+def test_measure_reports_medians_and_ratios_for_every_strategy(synthetic_images):
+    row = bench.measure(synthetic_images(300, 100, 1), (784, 8, 10), num_models=2, steps=2,
+                        repeats=1)
     assert set(row["median_s"]) == set(bench.STRATEGIES)
     assert row["speedup_vs_loop"]["loop"] == 1.0
     assert all(t > 0 for t in row["median_s"].values())

@@ -25,16 +25,9 @@ def test_run_note_names_config_time_load_and_command(monkeypatch):
                          "--num_epochs 3`).")
 
 
-def _tiny_images(n=64):
-    keys = jax.random.split(jax.random.key(3), 2)
-    x = jax.random.uniform(keys[0], (n, 28, 28, 1))
-    y = jax.random.randint(keys[1], (n,), 0, 10)
-    return im.Images(x, y, x[:0], y[:0], x[:32], y[:32])
-
-
-def test_models_axes_train_the_same_cnns():
+def test_models_axes_train_the_same_cnns(synthetic_images):
     """vmap, lax.map and the host loop of one compiled step: the same models (same keys)."""
-    data = _tiny_images()
+    data = synthetic_images(64, 32, 3)
     hp = {"hid_rate": [0.5, 0.3], "conv_rate": [0.1, 0.2], "shift": [1, 1], "l2": [1e-4, 0.0]}
     hypers = im.full_hypers(hp)
     keys = jax.random.split(jax.random.key(0), 2)
@@ -56,10 +49,10 @@ def test_models_axes_train_the_same_cnns():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=axis)
 
 
-def test_unknown_models_axis_is_named():
+def test_unknown_models_axis_is_named(synthetic_images):
     spec = im.TrainSpec(steps_per_epoch=1, num_epochs=1, models_axis="pmap")
     with pytest.raises(ValueError, match="models_axis must be .* got 'pmap'"):
-        im.Trainer(im.mlp_apply, _tiny_images(), spec)
+        im.Trainer(im.mlp_apply, synthetic_images(64, 32, 3), spec)
 
 
 def test_conv_models_axis_is_the_host_loop_on_cpu():
