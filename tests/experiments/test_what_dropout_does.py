@@ -9,10 +9,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ("regularizers", "test_time_rule", "dropout_rate", "dataset_size",
                "cnn_placement")
+# Follow-up runs the README quotes too: (experiment, folder under its results/).
+FOLLOW_UPS = (("cnn_placement", "epochs30"),)
+RUNS = [(name, "") for name in EXPERIMENTS] + list(FOLLOW_UPS)
 
 
-def _committed(name: str):
-    path = ROOT / "experiments" / name / "results" / f"{name}.json"
+def _results(name: str, folder: str = "") -> Path:
+    return ROOT / "experiments" / name / "results" / folder
+
+
+def _committed(name: str, folder: str = ""):
+    path = _results(name, folder) / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -25,9 +32,9 @@ def _table_lines(name: str, result: dict) -> list[str]:
     return [line for line in markdown.splitlines() if line.startswith("|")]
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
-def test_readme_tables_match_committed_json(name):
-    result = _committed(name)
+@pytest.mark.parametrize(("name", "folder"), RUNS)
+def test_readme_tables_match_committed_json(name, folder):
+    result = _committed(name, folder)
     if result is None:
         pytest.skip(f"no committed results for {name}")
     readme = (ROOT / "README.md").read_text()
@@ -39,10 +46,17 @@ def test_readme_tables_match_committed_json(name):
     assert not missing, f"README rows of {name} differ from its JSON: {missing[:3]}"
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
-def test_committed_markdown_matches_json(name):
-    result = _committed(name)
+@pytest.mark.parametrize(("name", "folder"), RUNS)
+def test_committed_markdown_matches_json(name, folder):
+    result = _committed(name, folder)
     if result is None:
         pytest.skip(f"no committed results for {name}")
-    md = (ROOT / "experiments" / name / "results" / f"{name}.md").read_text()
+    md = (_results(name, folder) / f"{name}.md").read_text()
     assert all(line in md for line in _table_lines(name, result))
+
+
+def test_follow_up_runs_are_what_the_readme_says():
+    """The 30-epoch CNN follow-up: LeNet without and with dense dropout, 30 epochs."""
+    result = _committed("cnn_placement", "epochs30")
+    assert result["config"]["num_epochs"] == 30
+    assert result["config"]["arms"] == ["lenet_none", "lenet_fc"]
