@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 
-ARMS = ("none", "standard", "spatial", "rnn_none", "recurrent", "specaugment",
-        "specaugment_dropout")
+ISSUE_ARMS = ("none", "standard", "spatial", "rnn_none", "recurrent", "specaugment",
+              "specaugment_dropout")  # the issue's arms: what default() runs
+ARMS = ISSUE_ARMS + ("vtlp", "vtlp_dropout")  # + vocal tract length perturbation (a follow-up)
 CTC_ARMS = ("ctc_none", "ctc_dropout")
 PARTS = ("isolated", "connected", "mc")
 
@@ -26,7 +27,7 @@ class Config:
     hop_length: int = 256  # frame step (32 ms)
     n_mels: int = 24  # mel bands (Slaney, librosa's default)
     # --- isolated digits
-    arms: tuple[str, ...] = ARMS  # arms to run (see ARMS)
+    arms: tuple[str, ...] = ISSUE_ARMS  # arms to run (see ARMS)
     official: bool = True  # train each arm on the official split (index 0-4 test) too
     loso: bool = True  # leave-one-speaker-out, 6 folds in one vmapped program per arm
     epochs: int = 30  # passes over the training set
@@ -50,6 +51,7 @@ class Config:
     max_time_width: int = 4  # SpecAugment arms: widest time mask (frames, 32 ms each)
     freq_masks: int = 2  # SpecAugment arms: frequency masks per example
     max_freq_width: int = 4  # SpecAugment arms: widest frequency mask (mel bands)
+    vtlp_max_warp: float = 0.1  # vtlp arms: warp factors ~ U[1 - w, 1 + w] (Jaitly & Hinton: 0.1)
     # --- connected digits (CTC)
     ctc_arms: tuple[str, ...] = CTC_ARMS  # arms to run (see CTC_ARMS)
     ctc_test_speakers: tuple[str, ...] = ("nicolas", "theo")  # held-out speakers
@@ -93,7 +95,8 @@ def cpu() -> Config:
 def smoke() -> Config:
     """The whole path in seconds (the tests run this)."""
     return dataclasses.replace(
-        Config(), clips_per_digit=7, arms=("spatial", "recurrent"), ctc_arms=("ctc_dropout",),
+        Config(), clips_per_digit=7, arms=("spatial", "recurrent", "vtlp_dropout"),
+        ctc_arms=("ctc_dropout",),
         epochs=1, num_evals=1, cnn_channels=(4,), cnn_hidden=8, rnn_hidden=4, clip_samples=4096,
         ctc_train_utterances=8, ctc_test_utterances=4, ctc_hidden=4, ctc_epochs=1,
         ctc_batch_size=4, ctc_seeds=1, ctc_seconds=2.5, ctc_max_digits=3, mc_samples=3,

@@ -43,10 +43,12 @@ def check_config(cfg) -> None:
     for arm in cfg.ctc_arms:
         if arm not in config_lib.CTC_ARMS:
             raise ValueError(f"--ctc_arms: unknown arm {arm!r}; choose from {config_lib.CTC_ARMS}")
-    if cfg.mc_arm in ("none", "rnn_none") or cfg.mc_arm not in config_lib.ARMS:
+    if cfg.mc_arm in ("none", "rnn_none", "vtlp") or cfg.mc_arm not in config_lib.ARMS:
         raise ValueError(f"--mc_arm must be a dropout arm of {config_lib.ARMS}, got {cfg.mc_arm!r}")
     if not 1 <= cfg.ctc_min_digits <= cfg.ctc_max_digits:
         raise ValueError("--ctc_min_digits and --ctc_max_digits: need 1 <= min <= max")
+    if not 0.0 <= cfg.vtlp_max_warp < 1.0:
+        raise ValueError(f"--vtlp_max_warp must be in [0, 1), got {cfg.vtlp_max_warp}")
     if not 6 <= cfg.clips_per_digit <= 50:
         raise ValueError(f"--clips_per_digit must be in [6, 50], got {cfg.clips_per_digit}")
     for name in ("epochs", "batch_size", "num_evals", "ctc_epochs", "ctc_batch_size",
@@ -103,6 +105,11 @@ def _make_model(cfg, arm: str, n_frames: int, key) -> nnx.Module:
     elif arm == "specaugment_dropout":
         kwargs |= dict(dropout=cfg.dense_rate, conv_dropout=cfg.conv_spatial_rate,
                        spec_augment=augment)
+    elif arm in ("vtlp", "vtlp_dropout"):
+        kwargs |= dict(vtlp=dict(sample_rate=8000, max_warp=cfg.vtlp_max_warp))
+        if arm == "vtlp_dropout":
+            kwargs |= dict(dropout=cfg.dense_rate, conv_dropout=cfg.conv_standard_rate,
+                           conv_dropout_kind="standard")
     return AcousticCNN(n_frames, cfg.n_mels, DIGITS, rngs=rngs, **kwargs)
 
 
@@ -601,6 +608,7 @@ ARM_TITLES = {
     "spatial": "CNN, spatial dropout", "rnn_none": "BiGRU, no dropout",
     "recurrent": "BiGRU, variational recurrent dropout", "specaugment": "CNN, SpecAugment",
     "specaugment_dropout": "CNN, SpecAugment + spatial dropout",
+    "vtlp": "CNN, VTLP", "vtlp_dropout": "CNN, VTLP + standard dropout",
     "ctc_none": "BiGRU-CTC, no dropout", "ctc_dropout": "BiGRU-CTC, variational dropout",
 }
 

@@ -2,7 +2,8 @@
 
 Matches ``librosa`` (the reference implementation) to float32 tolerance; outputs are
 time-major ``(..., frames, bands)``. Spectrogram masking (SpecAugment) is the key-first op
-:func:`jdrop.spec_augment`.
+:func:`jdrop.spec_augment`; :func:`vtlp` (vocal tract length perturbation) warps the mel
+axis of each example by its own random factor, key-first too.
 """
 
 from jdrop.audio._features import frame as frame
@@ -15,16 +16,22 @@ from jdrop.audio._features import mel_to_hz as mel_to_hz
 from jdrop.audio._features import num_frames as num_frames
 from jdrop.audio._features import power_to_db as power_to_db
 from jdrop.audio._features import stft as stft
+from jdrop.audio._vtlp import mel_band_centers as mel_band_centers
+from jdrop.audio._vtlp import vtlp as vtlp
+from jdrop.audio._vtlp import vtlp_warp as vtlp_warp
 
 __all__ = [
     "frame",
     "hann_window",
     "hz_to_mel",
     "log_mel_spectrogram",
+    "mel_band_centers",
     "mel_filterbank",
     "mel_spectrogram",
     "mel_to_hz",
     "num_frames",
     "power_to_db",
     "stft",
+    "vtlp",
+    "vtlp_warp",
 ]

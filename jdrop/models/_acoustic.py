@@ -2,7 +2,7 @@
 
 :class:`AcousticCNN` treats the log-mel spectrogram as a one-channel image::
 
-    [SpecAugment] -> (conv3x3 -> ReLU -> maxpool2 -> [conv dropout]) x L
+    [VTLP] -> [SpecAugment] -> (conv3x3 -> ReLU -> maxpool2 -> [conv dropout]) x L
                   -> flatten -> dense -> ReLU -> [dropout] -> dense (classes)
 
 Conv dropout is ``"spatial"`` (whole feature maps, Tompson et al. 2015) or ``"standard"``
@@ -26,6 +26,8 @@ References:
   Networks". NeurIPS 2016.
   Park et al. "SpecAugment: A Simple Data Augmentation Method for Automatic Speech
   Recognition". Interspeech 2019.
+  Jaitly & Hinton. "Vocal Tract Length Perturbation (VTLP) improves speech recognition".
+  ICML WDLASL 2013.
   Graves et al. "Connectionist Temporal Classification". ICML 2006.
 """
 
@@ -39,6 +41,8 @@ from flax import nnx
 
 import jdrop
 from jdrop._validation import check_choice, check_float_array, check_int, check_rate
+from jdrop.audio import mel_band_centers
+from jdrop.audio import vtlp as vtlp_warp_features
 from jdrop.nn._cells import make_cell
 from jdrop.nn._mode import StochasticModule, layer_keys
 from jdrop.nn._scan import scan_cell
@@ -65,6 +69,36 @@ def _spec_augment_kwargs(value) -> dict | None:
     return dict(value)
 
 
+VTLP_ARGUMENTS = ("sample_rate", "max_warp", "fmin", "fmax", "htk", "boundary")
+
+
+def _vtlp_kwargs(value, n_mels: int) -> dict | None:
+    """Checks ``jdrop.audio.vtlp`` arguments once, at construction."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"vtlp must be a dict of jdrop.audio.vtlp arguments or None, "
+                        f"got vtlp={value!r}")
+    unknown = set(value) - set(VTLP_ARGUMENTS)
+    if unknown or "sample_rate" not in value:
+        raise ValueError(f"vtlp needs 'sample_rate' and takes {list(VTLP_ARGUMENTS)}, "
+                         f"got vtlp={dict(value)!r}")
+    kwargs = dict(value)
+    mel_band_centers(n_mels, sample_rate=kwargs["sample_rate"], fmin=kwargs.get("fmin", 0.0),
+                     fmax=kwargs.get("fmax"), htk=kwargs.get("htk", False))
+    return kwargs
+
+
+def _augment(x, key, det, vtlp, spec_augment):
+    """VTLP then SpecAugment, both from one key (SpecAugment alone uses it whole)."""
+    if vtlp is not None and not det:
+        vtlp_key, key = jax.random.split(key)
+        x = vtlp_warp_features(vtlp_key, x, **vtlp)
+    if spec_augment is not None:
+        x = jdrop.spec_augment(key, x, deterministic=det, **spec_augment)
+    return x
+
+
 def _check_input(x, n_mels: int, name: str, n_frames: int | None = None) -> jax.Array:
     x = check_float_array(x)
     frames_ok = n_frames is None or (x.ndim == 3 and x.shape[1] == n_frames)
@@ -89,6 +123,8 @@ class AcousticCNN(StochasticModule):
       conv_dropout_kind: ``"spatial"`` (whole feature maps) or ``"standard"``.
       spec_augment: ``jdrop.spec_augment`` arguments applied to the input while training,
         or ``None``.
+      vtlp: ``jdrop.audio.vtlp`` arguments (``sample_rate`` required) applied to the input
+        while training, before SpecAugment, or ``None``.
       deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Raises:
@@ -119,6 +155,7 @@ class AcousticCNN(StochasticModule):
         conv_dropout: float = 0.0,
         conv_dropout_kind: str = "spatial",
         spec_augment: Mapping | None = None,
+        vtlp: Mapping | None = None,
         deterministic: bool = False,
     ):
         self.n_frames = check_int(n_frames, "n_frames", minimum=1)
@@ -128,6 +165,7 @@ class AcousticCNN(StochasticModule):
         self.conv_dropout_kind = check_choice(conv_dropout_kind, "conv_dropout_kind",
                                          CONV_DROPOUT_KINDS)
         self.spec_augment = _spec_augment_kwargs(spec_augment)
+        self.vtlp = _vtlp_kwargs(vtlp, self.n_mels)
         self.deterministic = deterministic
         convs, in_ch, t, f = [], 1, n_frames, n_mels
         for i, ch in enumerate(channels):
@@ -154,8 +192,7 @@ class AcousticCNN(StochasticModule):
         """
         x = _check_input(x, self.n_mels, "AcousticCNN", self.n_frames)
         keys, det = layer_keys(self, key, deterministic, len(self.convs) + 2)
-        if self.spec_augment is not None:
-            x = jdrop.spec_augment(keys[-1], x, deterministic=det, **self.spec_augment)
+        x = _augment(x, keys[-1], det, self.vtlp, self.spec_augment)
         h = x[..., None]
         for conv, k in zip(self.convs, keys, strict=False):
             h = nnx.max_pool(jax.nn.relu(conv(h)), (2, 2), strides=(2, 2))
@@ -190,6 +227,8 @@ class AcousticRNN(StochasticModule):
       output_dropout: variational dropout on the last layer's outputs.
       spec_augment: ``jdrop.spec_augment`` arguments applied to the input while training,
         or ``None``.
+      vtlp: ``jdrop.audio.vtlp`` arguments (``sample_rate`` required) applied to the input
+        while training, before SpecAugment, or ``None``.
       deterministic: the default mode (``False``: training); ``model.eval()`` sets it.
 
     Raises:
@@ -222,6 +261,7 @@ class AcousticRNN(StochasticModule):
         recurrent_dropout: float = 0.0,
         output_dropout: float = 0.0,
         spec_augment: Mapping | None = None,
+        vtlp: Mapping | None = None,
         deterministic: bool = False,
     ):
         self.n_mels = check_int(n_mels, "n_mels", minimum=1)
@@ -232,6 +272,7 @@ class AcousticRNN(StochasticModule):
         self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
         self.output_dropout = check_rate(output_dropout, "output_dropout")
         self.spec_augment = _spec_augment_kwargs(spec_augment)
+        self.vtlp = _vtlp_kwargs(vtlp, self.n_mels)
         self.deterministic = deterministic
         self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
         self.num_layers = check_int(num_layers, "num_layers", minimum=1)
@@ -262,10 +303,7 @@ class AcousticRNN(StochasticModule):
         n_keys = 2 + self.num_layers * (1 + self.directions)
         keys, det = layer_keys(self, key, deterministic, n_keys)
         keys = list(keys)
-        if self.spec_augment is not None:
-            x = jdrop.spec_augment(keys.pop(), x, deterministic=det, **self.spec_augment)
-        else:
-            keys.pop()
+        x = _augment(x, keys.pop(), det, self.vtlp, self.spec_augment)
         batch, frames = x.shape[0], x.shape[1] // self.subsample
         h = x[:, : frames * self.subsample].reshape(batch, frames, -1)
         for layer in self.layers:

@@ -30,7 +30,7 @@ def test_smoke_writes_results_and_resumes(tmp_path):
     for field in ("official_accuracy", "loso_accuracy"):
         assert 0.0 <= saved[field] <= 1.0, field
     assert saved["digit_error_rate"] >= 0.0  # edit distance / digits: insertions can pass 1
-    assert set(saved["isolated"]) == {"spatial", "recurrent"}
+    assert set(saved["isolated"]) == {"spatial", "recurrent", "vtlp_dropout"}
     arm = json.loads((tmp_path / "isolated" / "spatial.json").read_text())
     assert len(arm["loso_fold_accuracy"]) == 6
     assert arm["loso_accuracy"] == pytest.approx(np.mean(arm["loso_fold_accuracy"]))
@@ -71,6 +71,10 @@ def test_bad_flags_name_the_flag():
         entry.main(["--workdir", "/tmp/x", "--arms", "bogus"])
     with pytest.raises(ValueError, match="--mc_arm"):
         train.check_config(config.Config(mc_arm="none"))
+    with pytest.raises(ValueError, match="--mc_arm"):
+        train.check_config(config.Config(mc_arm="vtlp"))  # no dropout to sample
+    with pytest.raises(ValueError, match="--vtlp_max_warp"):
+        train.check_config(config.Config(vtlp_max_warp=1.0))
 
 
 @pytest.mark.parametrize("folder", ["", "wide_cnn", "fine_features"])

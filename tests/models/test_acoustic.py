@@ -88,6 +88,35 @@ def test_rnn_recurrent_dropout_is_variational_and_spec_augment_applies():
         AcousticRNN(8, rngs=nnx.Rngs(0), recurrent_dropout=-0.1)
 
 
+@pytest.mark.parametrize("make", [
+    lambda **kw: AcousticCNN(16, 8, rngs=nnx.Rngs(0), **kw),
+    lambda **kw: AcousticRNN(8, rngs=nnx.Rngs(0), hidden_size=6, **kw),
+])
+def test_vtlp_warps_the_input_while_training_only(make):
+    spec = dict(num_time_masks=1, max_time_width=3)
+    plain, warped = make(spec_augment=spec), make(spec_augment=spec, vtlp=dict(sample_rate=8000))
+    key = jax.random.key(4)
+    assert not np.allclose(plain(X, key=key), warped(X, key=key))
+    np.testing.assert_array_equal(plain(X, deterministic=True), warped(X, deterministic=True))
+    np.testing.assert_array_equal(warped(X, key=key), warped(X, key=key))
+    # with max_warp 0 the warp is the identity and SpecAugment gets the rest of the key
+    still = make(spec_augment=spec, vtlp=dict(sample_rate=8000, max_warp=0.0))
+    assert not np.allclose(plain(X, key=key), still(X, key=key))  # masks from a split key
+    none = make(vtlp=dict(sample_rate=8000, max_warp=0.0))
+    np.testing.assert_allclose(none(X, key=key), make()(X, key=key), atol=1e-5)
+
+
+def test_vtlp_arguments_are_checked_at_construction():
+    with pytest.raises(ValueError, match="sample_rate"):
+        AcousticCNN(16, 8, rngs=nnx.Rngs(0), vtlp=dict(max_warp=0.1))
+    with pytest.raises(ValueError, match="vtlp needs"):
+        AcousticRNN(8, rngs=nnx.Rngs(0), vtlp=dict(sample_rate=8000, alpha=1.1))
+    with pytest.raises(TypeError, match="vtlp must be a dict"):
+        AcousticCNN(16, 8, rngs=nnx.Rngs(0), vtlp=1.1)
+    with pytest.raises(ValueError, match="fmax"):
+        AcousticCNN(16, 8, rngs=nnx.Rngs(0), vtlp=dict(sample_rate=8000, fmax=5000.0))
+
+
 def test_pure_apply_vmaps_over_stacked_initialisations_and_trains():
     """Seeds/folds as a batch: init under vmap, apply under vmap, gradients flow."""
     make = lambda k: AcousticRNN(8, 4, rngs=nnx.Rngs(k), hidden_size=6, recurrent_dropout=0.2)
