@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import statistics
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,25 @@ def test_notebook_4_quotes_the_committed_table():
     source = (ROOT / "colab" / "04_rnn_language_model.py").read_text()
     for arm, value in saved["val_loss"].items():
         assert re.search(rf"^# \| `{arm}` \|[^|]*\| {value:.4f} \|", source, re.M), arm
+
+
+def test_readme_seed_table_matches_committed_results():
+    """The three-seed table (seed 0: results/, seeds 1 and 2: results/seeds/seed<N>/)."""
+    runs = [json.loads((RESULTS / "language_model.json").read_text())]
+    runs += [json.loads((RESULTS / "seeds" / f"seed{s}" / "language_model.json").read_text())
+             for s in (1, 2)]
+    assert [r["config"]["seed"] for r in runs] == [0, 1, 2]
+    assert all(r["config"]["rnn_epochs"] == runs[0]["config"]["rnn_epochs"] for r in runs)
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Language models where dropout wins", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| arm (3 seeds) |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) "
+                      r"\+- ([0-9.]+) \| ([0-9.]+) \+- ([0-9.]+) \|", table, re.M)
+    assert {row[0] for row in rows} == {"none", "zaremba", "variational"}
+    for arm, *numbers in rows:
+        val = [r["arms"][arm]["val_loss"] for r in runs]
+        test = [r["arms"][arm]["test_loss"] for r in runs]
+        want = [*val, statistics.mean(val), statistics.stdev(val), statistics.mean(test),
+                statistics.stdev(test)]
+        for got, expected in zip(numbers, want, strict=True):
+            assert float(got) == pytest.approx(expected, abs=5e-5), arm
