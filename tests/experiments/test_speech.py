@@ -77,7 +77,7 @@ def test_bad_flags_name_the_flag():
         train.check_config(config.Config(vtlp_max_warp=1.0))
 
 
-@pytest.mark.parametrize("folder", ["", "wide_cnn", "fine_features", "vtlp"])
+@pytest.mark.parametrize("folder", ["", "wide_cnn", "fine_features", "vtlp", "vtlp_warp20"])
 def test_readme_speech_tables_match_committed_results(folder):
     """speech.md is what ``markdown`` writes from speech.json, and the README quotes its
     rows (the issue's run, the wider-CNN rerun of the CNN arms, and the wider CNN on finer
@@ -86,9 +86,12 @@ def test_readme_speech_tables_match_committed_results(folder):
     saved = json.loads((results / "speech.json").read_text())
     table = (results / "speech.md").read_text()
     assert table == train.markdown(saved)
-    if folder in ("wide_cnn", "fine_features", "vtlp"):
+    if folder in ("wide_cnn", "fine_features", "vtlp", "vtlp_warp20"):
         assert saved["config"]["cnn_channels"] == [16, 32]
         assert saved["config"]["cnn_hidden"] == 128
+    if folder.startswith("vtlp"):
+        assert saved["config"]["vtlp_max_warp"] == (0.2 if folder == "vtlp_warp20" else 0.1)
+        assert {"vtlp"} <= set(saved["isolated"])
     if folder == "fine_features":
         assert (saved["config"]["n_mels"], saved["config"]["hop_length"]) == (40, 128)
         assert saved["config"]["loso"] is False
