@@ -83,8 +83,8 @@ def parse(
     defaults = config_module.default()
     for field in dataclasses.fields(config_module.Config):
         convert, extra = _flag_type(hints[field.name])
-        parser.add_argument(f"--{field.name}", type=convert, default=None, **extra,
-                            help=f"default {getattr(defaults, field.name)!r}")
+        parser.add_argument(f"--{field.name}", type=convert, default=argparse.SUPPRESS,
+                            **extra, help=f"default {getattr(defaults, field.name)!r}")
     args = parser.parse_args(argv)
     if args.smoke:
         config = config_module.smoke()
@@ -92,8 +92,9 @@ def parse(
         config = config_module.cpu()
     else:
         config = defaults
+    # flags not given are absent (SUPPRESS), so an explicit ``--name none`` sets None
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config)
-                 if getattr(args, f.name) is not None}
+                 if hasattr(args, f.name)}
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     config = dataclasses.replace(config, **overrides)
     if check is not None:

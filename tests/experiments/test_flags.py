@@ -43,3 +43,16 @@ def test_cpu_flag_starts_from_cpu_config_only_where_one_exists():
     assert cfg == type(cfg)(**{**with_cpu.cpu().__dict__, "num_steps": 7})
     with pytest.raises(SystemExit):  # the main job has no cpu() configuration
         flags.parse(config, ["--workdir", "w", "--cpu"], description="")
+
+
+def test_an_explicit_none_overrides_a_set_value():
+    """``--max_train_pairs none`` on top of ``cpu()`` (10,000 pairs) means all pairs: a flag
+    given as ``none`` is a value, not the absence of the flag."""
+    from experiments.translation import config as translation
+
+    assert translation.cpu().max_train_pairs == 10_000
+    cfg, _ = flags.parse(translation, ["--workdir", "w", "--cpu", "--max_train_pairs", "none"],
+                         description="")
+    assert cfg.max_train_pairs is None
+    kept, _ = flags.parse(translation, ["--workdir", "w", "--cpu"], description="")
+    assert kept == translation.cpu()
