@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ("regularizers", "test_time_rule", "dropout_rate", "dataset_size",
                "cnn_placement")
 # Follow-up runs the README quotes too: (experiment, folder under its results/).
-FOLLOW_UPS = (("cnn_placement", "epochs30"),)
+FOLLOW_UPS = (("cnn_placement", "epochs30"), ("regularizers", "epochs200"))
 RUNS = [(name, "") for name in EXPERIMENTS] + list(FOLLOW_UPS)
 
 
@@ -53,6 +53,14 @@ def test_committed_markdown_matches_json(name, folder):
         pytest.skip(f"no committed results for {name}")
     md = (_results(name, folder) / f"{name}.md").read_text()
     assert all(line in md for line in _table_lines(name, result))
+
+
+def test_regularizers_follow_up_is_what_the_readme_says():
+    """The 200-epoch follow-up: no dropout and dropout + max-norm, 3 seeds."""
+    result = _committed("regularizers", "epochs200")
+    assert result["config"]["num_epochs"] == 200
+    assert result["config"]["seeds"] == [0, 1, 2]
+    assert set(result["config"]["arms"]) == {"none", "dropout_max_norm"}
 
 
 def test_follow_up_runs_are_what_the_readme_says():
