@@ -56,11 +56,11 @@ def test_committed_markdown_matches_json(name, folder):
 
 
 def test_regularizers_follow_up_is_what_the_readme_says():
-    """The 200-epoch follow-up: no dropout and dropout + max-norm, 3 seeds."""
+    """The 200-epoch follow-up: no dropout, dropout and dropout + max-norm, 3 seeds."""
     result = _committed("regularizers", "epochs200")
     assert result["config"]["num_epochs"] == 200
     assert result["config"]["seeds"] == [0, 1, 2]
-    assert set(result["config"]["arms"]) == {"none", "dropout_max_norm"}
+    assert set(result["config"]["arms"]) == {"none", "dropout", "dropout_max_norm"}
 
 
 def test_follow_up_runs_are_what_the_readme_says():
