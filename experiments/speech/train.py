@@ -29,6 +29,7 @@ from jdrop.uncertainty import auroc, mutual_information
 
 RESULTS = Path(__file__).parent / "results"
 DIGITS = 10
+SAMPLE_RATE = 8000  # FSDD: mono 8 kHz (checked when the clips load)
 BLANK = 0  # CTC blank; digit d is class d + 1
 
 
@@ -70,7 +71,7 @@ def log_mels(cfg, waveforms: np.ndarray, chunk: int = 500) -> np.ndarray:
     out = []
     for start in range(0, len(waveforms), chunk):
         db = audio.log_mel_spectrogram(
-            jnp.asarray(waveforms[start : start + chunk]), sample_rate=8000, n_fft=cfg.n_fft,
+            jnp.asarray(waveforms[start : start + chunk]), sample_rate=SAMPLE_RATE, n_fft=cfg.n_fft,
             hop_length=cfg.hop_length, n_mels=cfg.n_mels,
         )
         # per-utterance mean/variance normalisation (CMVN): removes channel/speaker level
@@ -106,7 +107,7 @@ def _make_model(cfg, arm: str, n_frames: int, key) -> nnx.Module:
         kwargs |= dict(dropout=cfg.dense_rate, conv_dropout=cfg.conv_spatial_rate,
                        spec_augment=augment)
     elif arm in ("vtlp", "vtlp_dropout"):
-        kwargs |= dict(vtlp=dict(sample_rate=8000, max_warp=cfg.vtlp_max_warp))
+        kwargs |= dict(vtlp=dict(sample_rate=SAMPLE_RATE, max_warp=cfg.vtlp_max_warp))
         if arm == "vtlp_dropout":
             kwargs |= dict(dropout=cfg.dense_rate, conv_dropout=cfg.conv_standard_rate,
                            conv_dropout_kind="standard")
@@ -744,7 +745,7 @@ def _train_and_evaluate(cfg, workdir) -> dict:
     log = lambda message: _log(cfg, message)
     t0 = time.perf_counter()
     clips = load_wav_folder(cfg.data_dir)
-    if clips.sample_rate != 8000:
+    if clips.sample_rate != SAMPLE_RATE:
         raise ValueError(f"expected 8 kHz FSDD clips, got {clips.sample_rate} Hz")
     keep = np.flatnonzero(clips["indices"] < cfg.clips_per_digit)
     clips = dataclasses.replace(clips, data=jdrop.data.ArrayDataset(clips.data.take(keep)))

@@ -10,13 +10,13 @@ from jdrop.audio._features import frame as frame
 from jdrop.audio._features import hann_window as hann_window
 from jdrop.audio._features import hz_to_mel as hz_to_mel
 from jdrop.audio._features import log_mel_spectrogram as log_mel_spectrogram
+from jdrop.audio._features import mel_band_centers as mel_band_centers
 from jdrop.audio._features import mel_filterbank as mel_filterbank
 from jdrop.audio._features import mel_spectrogram as mel_spectrogram
 from jdrop.audio._features import mel_to_hz as mel_to_hz
 from jdrop.audio._features import num_frames as num_frames
 from jdrop.audio._features import power_to_db as power_to_db
 from jdrop.audio._features import stft as stft
-from jdrop.audio._vtlp import mel_band_centers as mel_band_centers
 from jdrop.audio._vtlp import vtlp as vtlp
 from jdrop.audio._vtlp import vtlp_warp as vtlp_warp
 

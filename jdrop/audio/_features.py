@@ -75,11 +75,28 @@ def mel_to_hz(mels, *, htk: bool = False) -> np.ndarray:
     return np.where(m >= _MIN_LOG_MEL, log, linear)
 
 
+def _check_frequency_range(sample_rate, fmin, fmax) -> float:
+    """``fmax`` (``None``: Nyquist) after checking ``0 <= fmin < fmax <= sample_rate / 2``."""
+    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
+    if not 0.0 <= float(fmin) < fmax <= sample_rate / 2.0:
+        raise ValueError(
+            f"need 0 <= fmin < fmax <= sample_rate / 2, got fmin={fmin!r}, fmax={fmax!r}, "
+            f"sample_rate={sample_rate!r}"
+        )
+    return fmax
+
+
+def _mel_points(n_mels, fmin, fmax, htk) -> np.ndarray:
+    """The ``n_mels + 2`` filter edges (Hz), equally spaced in mels: band ``k`` rises from
+    point ``k``, peaks at ``k + 1`` and falls to ``k + 2``."""
+    mels = np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2)
+    return np.asarray(mel_to_hz(mels, htk=htk), np.float64)
+
+
 @functools.lru_cache(maxsize=32)
 def _filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm) -> np.ndarray:
     fft_freqs = np.linspace(0.0, sample_rate / 2.0, 1 + n_fft // 2)
-    mel_pts = np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2)
-    mel_f = mel_to_hz(mel_pts, htk=htk)
+    mel_f = _mel_points(n_mels, fmin, fmax, htk)
     fdiff = np.diff(mel_f)
     ramps = mel_f[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]
@@ -132,15 +149,39 @@ def mel_filterbank(
     sample_rate = _positive_int(sample_rate, "sample_rate")
     n_fft = _positive_int(n_fft, "n_fft")
     n_mels = _positive_int(n_mels, "n_mels")
-    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
-    if not 0.0 <= float(fmin) < fmax <= sample_rate / 2.0:
-        raise ValueError(
-            f"need 0 <= fmin < fmax <= sample_rate / 2, got fmin={fmin!r}, fmax={fmax!r}, "
-            f"sample_rate={sample_rate}"
-        )
+    fmax = _check_frequency_range(sample_rate, fmin, fmax)
     if norm not in ("slaney", None):
         raise ValueError(f"norm must be 'slaney' or None, got norm={norm!r}")
     return _filterbank(sample_rate, n_fft, n_mels, float(fmin), fmax, bool(htk), norm)
+
+
+def mel_band_centers(
+    n_mels: int, *, sample_rate: float, fmin: float = 0.0, fmax: float | None = None,
+    htk: bool = False,
+) -> np.ndarray:
+    """Centre frequencies (Hz) of the ``n_mels`` triangular filters of :func:`mel_filterbank`.
+
+    Args:
+      n_mels: mel bands (``>= 1``).
+      sample_rate: sampling rate (Hz, ``> 0``).
+      fmin, fmax, htk: as :func:`mel_filterbank` (``fmax=None``: ``sample_rate / 2``).
+
+    Returns:
+      A float64 array ``(n_mels,)``, increasing.
+
+    Raises:
+      ValueError: ``n_mels < 1``, ``sample_rate <= 0`` or ``fmin``/``fmax`` out of order.
+
+    Examples:
+      >>> c = mel_band_centers(40, sample_rate=8000)
+      >>> c.shape, bool((c[1:] > c[:-1]).all()), bool(0 < c[0] and c[-1] < 4000)
+      ((40,), True, True)
+    """
+    n_mels = _positive_int(n_mels, "n_mels")
+    if not sample_rate > 0:
+        raise ValueError(f"sample_rate must be > 0, got sample_rate={sample_rate!r}")
+    fmax = _check_frequency_range(sample_rate, fmin, fmax)
+    return _mel_points(n_mels, float(fmin), fmax, htk)[1:-1]
 
 
 def hann_window(length: int) -> np.ndarray:

@@ -24,50 +24,21 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jdrop._keys import as_key
 from jdrop._masks import uniform
 from jdrop._validation import check_float_array, require_key
-from jdrop.audio._features import hz_to_mel, mel_to_hz
+from jdrop.audio._features import mel_band_centers
 
-__all__ = ["mel_band_centers", "vtlp", "vtlp_warp"]
+__all__ = ["vtlp", "vtlp_warp"]
 
 BOUNDARY_FRACTION = 0.3  # F_hi / sample_rate: 4,800 Hz at 16 kHz (Jaitly & Hinton 2013)
 
 
-def mel_band_centers(
-    n_mels: int, *, sample_rate: float, fmin: float = 0.0, fmax: float | None = None,
-    htk: bool = False,
-) -> np.ndarray:
-    """Centre frequencies (Hz) of the ``n_mels`` triangular filters of :func:`mel_filterbank`.
-
-    Args:
-      n_mels: mel bands (``>= 1``).
-      sample_rate: sampling rate (Hz, ``> 0``).
-      fmin, fmax, htk: as :func:`mel_filterbank` (``fmax=None``: ``sample_rate / 2``).
-
-    Returns:
-      A float64 array ``(n_mels,)``, increasing.
-
-    Raises:
-      ValueError: ``n_mels < 1``, ``sample_rate <= 0`` or ``fmin``/``fmax`` out of order.
-
-    Examples:
-      >>> c = mel_band_centers(40, sample_rate=8000)
-      >>> c.shape, bool((c[1:] > c[:-1]).all()), bool(0 < c[0] and c[-1] < 4000)
-      ((40,), True, True)
-    """
-    if isinstance(n_mels, bool) or not isinstance(n_mels, int | np.integer) or n_mels < 1:
-        raise ValueError(f"n_mels must be a positive int, got n_mels={n_mels!r}")
-    if not sample_rate > 0:
-        raise ValueError(f"sample_rate must be > 0, got sample_rate={sample_rate!r}")
-    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
-    if not 0.0 <= float(fmin) < fmax <= sample_rate / 2.0:
-        raise ValueError(f"need 0 <= fmin < fmax <= sample_rate / 2, got fmin={fmin!r}, "
-                         f"fmax={fmax!r}, sample_rate={sample_rate!r}")
-    mels = np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2)
-    return np.asarray(mel_to_hz(mels[1:-1], htk=htk), np.float64)
+def _check_boundary(boundary, fmax) -> float:
+    if not 0.0 < float(boundary) < float(fmax):
+        raise ValueError(f"boundary must be in (0, fmax={fmax!r}), got boundary={boundary!r}")
+    return float(boundary)
 
 
 def vtlp_warp(frequencies, alpha, *, fmax: float, boundary: float) -> jax.Array:
@@ -95,8 +66,7 @@ def vtlp_warp(frequencies, alpha, *, fmax: float, boundary: float) -> jax.Array:
       >>> [round(float(v)) for v in vtlp_warp(f, 1.1, fmax=4000.0, boundary=2400.0)]
       [0, 1100, 4000]
     """
-    if not 0.0 < float(boundary) < float(fmax):
-        raise ValueError(f"boundary must be in (0, fmax={fmax!r}), got boundary={boundary!r}")
+    _check_boundary(boundary, fmax)
     f = jnp.asarray(frequencies, jnp.float32)
     alpha = jnp.asarray(alpha, jnp.float32)
     knee = boundary * jnp.minimum(alpha, 1.0)  # f' at the knee
@@ -172,9 +142,8 @@ def vtlp(
     centers = mel_band_centers(x.shape[-1], sample_rate=sample_rate, fmin=fmin, fmax=fmax,
                                htk=htk)
     top = sample_rate / 2.0 if fmax is None else float(fmax)
-    boundary = BOUNDARY_FRACTION * sample_rate if boundary is None else float(boundary)
-    if not 0.0 < boundary < top:
-        raise ValueError(f"boundary must be in (0, fmax={top!r}), got boundary={boundary!r}")
+    boundary = _check_boundary(BOUNDARY_FRACTION * sample_rate if boundary is None else boundary,
+                               top)
     if deterministic:
         return x
     require_key(key, deterministic, "vtlp")

@@ -41,7 +41,6 @@ from flax import nnx
 
 import jdrop
 from jdrop._validation import check_choice, check_float_array, check_int, check_rate
-from jdrop.audio import mel_band_centers
 from jdrop.audio import vtlp as vtlp_warp_features
 from jdrop.nn._cells import make_cell
 from jdrop.nn._mode import StochasticModule, layer_keys
@@ -84,8 +83,8 @@ def _vtlp_kwargs(value, n_mels: int) -> dict | None:
         raise ValueError(f"vtlp needs 'sample_rate' and takes {list(VTLP_ARGUMENTS)}, "
                          f"got vtlp={dict(value)!r}")
     kwargs = dict(value)
-    mel_band_centers(n_mels, sample_rate=kwargs["sample_rate"], fmin=kwargs.get("fmin", 0.0),
-                     fmax=kwargs.get("fmax"), htk=kwargs.get("htk", False))
+    # the inference call validates every argument (frequencies, warp, boundary) and returns
+    vtlp_warp_features(None, jnp.zeros((1, n_mels)), deterministic=True, **kwargs)
     return kwargs
 
 
