@@ -4,9 +4,9 @@
 ``test_time_rule`` (issue 10) each train *groups* of models. A group ("arm") is one compiled
 program: every model of the arm (seeds x sweep points) is a row of a ``jax.vmap`` over
 parameters, keys and traced hyper-parameters (drop rates, L1/L2 strengths, max-norm radius,
-translation range, learning rate, training-set size, active width), and a ``lax.scan`` runs
-the steps of an epoch inside ``jit``. Because every hyper-parameter is traced, one
-compilation serves every arm of an experiment whose models share shapes.
+translation range, mirror probability, learning rate, training-set size, active width), and
+a ``lax.scan`` runs the steps of an epoch inside ``jit``. Because every hyper-parameter is
+traced, one compilation serves every arm of an experiment whose models share shapes.
 
 The networks are plain pytrees of arrays (no module system), so vmapping them is trivial:
 
@@ -44,12 +44,13 @@ from jdrop.data import load_fashion_mnist
 from jdrop.report import pyplot as pyplot  # the experiments call im.pyplot()
 
 HYPERS = ("in_rate", "hid_rate", "conv_rate", "spatial_rate", "block_rate", "path_rate", "l1",
-          "l2", "max_norm", "shift", "lr", "num_train", "width", "clip")
+          "l2", "max_norm", "shift", "flip", "lr", "num_train", "width", "clip")
 """Traced per-model hyper-parameters; absent ones take :data:`DEFAULT_HYPERS`."""
 
 DEFAULT_HYPERS = {"in_rate": 0.0, "hid_rate": 0.0, "conv_rate": 0.0, "spatial_rate": 0.0,
                   "block_rate": 0.0, "path_rate": 0.0, "l1": 0.0, "l2": 0.0, "max_norm": math.inf,
-                  "shift": 0.0, "lr": 0.05, "num_train": -1, "width": -1, "clip": math.inf}
+                  "shift": 0.0, "flip": 0.0, "lr": 0.05, "num_train": -1, "width": -1,
+                  "clip": math.inf}
 
 PAD = 3  # the largest random translation, in pixels (``shift`` may be 0..PAD)
 
@@ -101,6 +102,14 @@ def translate(key, images, shift):
     zero = jnp.zeros((), jnp.int32)
     return jax.vmap(lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], zero), (h, w, c)))(
         padded, offsets)
+
+
+def mirror(key, images, rate):
+    """Left-right mirror of each image with probability ``rate`` (traced, ``0 <= rate <= 1``;
+    0 leaves every image as it is): ``images`` is (B, 28, 28, 1). A mirror never changes a
+    Fashion-MNIST class, so it is the usual augmentation there next to shifts."""
+    flip = jax.random.bernoulli(key, rate, (images.shape[0],))
+    return jnp.where(flip[:, None, None, None], images[:, :, ::-1, :], images)
 
 
 # ----------------------------------------------------------------------------- networks
@@ -380,6 +389,7 @@ class Trainer:
         k_data, k_aug, k_drop = jax.random.split(step_key, 3)
         idx = jax.random.randint(k_data, (s.batch_size,), 0, num_train)
         x = translate(k_aug, d.x_train[idx], hp["shift"])
+        x = mirror(jax.random.fold_in(k_aug, 1), x, hp["flip"])
         grads = _clip_by_global_norm(jax.grad(loss_fn)(state["params"], x, d.y_train[idx],
                                                        k_drop), hp["clip"])
         velocity = jax.tree.map(lambda v, g: s.momentum * v + g, state["velocity"], grads)

@@ -27,6 +27,7 @@ class Config:
     path_rate: float = 0.2  # stochastic depth: rate of the last residual branch
     resnet_clip: float = 1.0  # global-norm gradient clipping of the (batch-norm-free) ResNets
     shift: int = 1  # random translations of up to this many pixels (every arm, <= 3)
+    flip: float = 0.0  # probability of a left-right mirror per training image (every arm)
     num_train: int | None = None  # training examples (None: all 60,000)
     num_epochs: int = 5  # passes over the training set
     batch_size: int = 128  # examples per SGD step

@@ -35,13 +35,15 @@ def check_config(c: configs.Config) -> None:
         raise ValueError(f"unknown arms {sorted(unknown)}; choose from {configs.ARMS}")
     if not 0 <= c.shift <= im.PAD:
         raise ValueError(f"shift must be in 0..{im.PAD}, got shift={c.shift}")
+    if not 0 <= c.flip <= 1:
+        raise ValueError(f"flip must be a probability in [0, 1], got flip={c.flip}")
     if not c.resnet_clip > 0:
         raise ValueError(f"resnet_clip must be > 0 (inf: no clipping), got {c.resnet_clip}")
 
 
 def arm_hypers(name: str, c: configs.Config) -> dict[str, float]:
     net, placement = name.split("_", 1)
-    hp = {"lr": c.learning_rate, "l2": c.l2, "shift": c.shift}
+    hp = {"lr": c.learning_rate, "l2": c.l2, "shift": c.shift, "flip": c.flip}
     if net == "resnet":  # without batch norm, lr 0.05 collapsed to chance for two epochs
         hp["clip"] = c.resnet_clip
     if placement != "none":

@@ -40,3 +40,10 @@ def test_only_resnet_arms_clip_gradients():
     assert "clip" not in train.arm_hypers("lenet_fc", c)
     with pytest.raises(ValueError, match="resnet_clip"):
         train.check_config(dataclasses.replace(c, resnet_clip=0.0))
+
+
+def test_flip_reaches_every_arm_and_is_checked():
+    c = dataclasses.replace(config.default(), flip=0.5)
+    assert {train.arm_hypers(a, c)["flip"] for a in config.ARMS} == {0.5}
+    with pytest.raises(ValueError, match="flip=1.5"):
+        train.check_config(dataclasses.replace(c, flip=1.5))

@@ -67,3 +67,14 @@ def test_clip_by_global_norm():
     same = im._clip_by_global_norm(grads, jnp.inf)
     assert all((same[k] == grads[k]).all() for k in grads)  # inf: bitwise unchanged
     assert (im._clip_by_global_norm(grads, 10.0)["a"] == grads["a"]).all()
+
+
+def test_mirror_flips_with_the_given_probability():
+    images = jax.random.uniform(jax.random.key(0), (400, 28, 28, 1))
+    key = jax.random.key(1)
+    np.testing.assert_array_equal(im.mirror(key, images, 0.0), images)
+    np.testing.assert_array_equal(im.mirror(key, images, 1.0), images[:, :, ::-1, :])
+    half = im.mirror(key, images, jnp.float32(0.5))  # traced rates work like floats
+    flipped = np.all(np.asarray(half) == np.asarray(images[:, :, ::-1, :]), axis=(1, 2, 3))
+    kept = np.all(np.asarray(half) == np.asarray(images), axis=(1, 2, 3))
+    assert np.all(flipped ^ kept) and 150 < flipped.sum() < 250
