@@ -2,6 +2,8 @@
 the README's Speech table against the committed results."""
 
 import json
+import re
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +153,24 @@ def test_host_loop_and_one_program_train_the_same_models():
     with pytest.raises(ValueError, match="loop"):
         train._train(None, None, None, pairs, None, None, epochs=1, batch_size=8, lr=1.0,
                      num_evals=1, loop="scan")
+
+
+def test_readme_official_split_seed_table_matches_committed_results():
+    """The three-seed table of the fine-feature official split (seed 0: fine_features/,
+    seeds 1 and 2: fine_features/seeds/seed<N>/)."""
+    folders = [RESULTS / "fine_features"] + [
+        RESULTS / "fine_features" / "seeds" / f"seed{s}" for s in (1, 2)]
+    runs = [json.loads((f / "speech.json").read_text()) for f in folders]
+    assert [r["config"]["seed"] for r in runs] == [0, 1, 2]
+    for key in ("n_mels", "hop_length", "cnn_channels", "cnn_hidden", "epochs"):
+        assert len({str(r["config"][key]) for r in runs}) == 1, key
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("| arm (official split, 3 seeds) |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% "
+                      r"\+- ([0-9.]+) \|", table, re.M)
+    assert {row[0] for row in rows} == {"none", "vtlp_dropout"}
+    for arm, *numbers in rows:
+        acc = [100 * r["isolated"][arm]["official_accuracy"] for r in runs]
+        want = [*acc, statistics.mean(acc), statistics.stdev(acc)]
+        for got, expected in zip(numbers, want, strict=True):
+            assert float(got) == pytest.approx(expected, abs=0.05), arm
