@@ -157,20 +157,26 @@ def test_host_loop_and_one_program_train_the_same_models():
 
 def test_readme_official_split_seed_table_matches_committed_results():
     """The three-seed table of the fine-feature official split (seed 0: fine_features/,
-    seeds 1 and 2: fine_features/seeds/seed<N>/)."""
-    folders = [RESULTS / "fine_features"] + [
-        RESULTS / "fine_features" / "seeds" / f"seed{s}" for s in (1, 2)]
-    runs = [json.loads((f / "speech.json").read_text()) for f in folders]
-    assert [r["config"]["seed"] for r in runs] == [0, 1, 2]
-    for key in ("n_mels", "hop_length", "cnn_channels", "cnn_hidden", "epochs"):
-        assert len({str(r["config"][key]) for r in runs}) == 1, key
+    seeds 1 and 2: fine_features/seeds/seed<N>/; the 60-epoch row: fine_features/epochs60/
+    seed<N>/)."""
+    base = RESULTS / "fine_features"
+    runs = {"30": [base] + [base / "seeds" / f"seed{s}" for s in (1, 2)],
+            "60": [base / "epochs60" / f"seed{s}" for s in (0, 1, 2)]}
+    runs = {k: [json.loads((f / "speech.json").read_text()) for f in v] for k, v in runs.items()}
+    for epochs, group in runs.items():
+        assert [r["config"]["seed"] for r in group] == [0, 1, 2]
+        assert {r["config"]["epochs"] for r in group} == {int(epochs)}
+        for key in ("n_mels", "hop_length", "cnn_channels", "cnn_hidden", "vtlp_max_warp"):
+            assert {str(r["config"][key]) for r in group} == {str(runs["30"][0]["config"][key])}
     readme = (ROOT / "README.md").read_text()
     table = readme.split("| arm (official split, 3 seeds) |", 1)[1].split("\n\n", 1)[0]
-    rows = re.findall(r"^\| `(\w+)` \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% "
-                      r"\+- ([0-9.]+) \|", table, re.M)
-    assert {row[0] for row in rows} == {"none", "vtlp_dropout"}
-    for arm, *numbers in rows:
-        acc = [100 * r["isolated"][arm]["official_accuracy"] for r in runs]
+    rows = re.findall(r"^\| `(\w+)`(, 60 epochs)? \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% "
+                      r"\| ([0-9.]+)% \+- ([0-9.]+) \|", table, re.M)
+    assert [(arm, bool(longer)) for arm, longer, *_ in rows] == [
+        ("none", False), ("vtlp_dropout", False), ("vtlp_dropout", True)]
+    for arm, longer, *numbers in rows:
+        group = runs["60" if longer else "30"]
+        acc = [100 * r["isolated"][arm]["official_accuracy"] for r in group]
         want = [*acc, statistics.mean(acc), statistics.stdev(acc)]
         for got, expected in zip(numbers, want, strict=True):
-            assert float(got) == pytest.approx(expected, abs=0.05), arm
+            assert float(got) == pytest.approx(expected, abs=0.05), (arm, longer)
