@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ("regularizers", "test_time_rule", "dropout_rate", "dataset_size",
                "cnn_placement")
 # Follow-up runs the README quotes too: (experiment, folder under its results/).
-FOLLOW_UPS = (("cnn_placement", "epochs30"), ("regularizers", "epochs200"))
+FOLLOW_UPS = (("cnn_placement", "epochs30"), ("cnn_placement", "flip30"),
+              ("regularizers", "epochs200"))
 RUNS = [(name, "") for name in EXPERIMENTS] + list(FOLLOW_UPS)
 
 
@@ -64,7 +65,12 @@ def test_regularizers_follow_up_is_what_the_readme_says():
 
 
 def test_follow_up_runs_are_what_the_readme_says():
-    """The 30-epoch CNN follow-up: LeNet without and with dense dropout, 30 epochs."""
+    """The 30-epoch CNN follow-ups: LeNet without and with dense dropout, 30 epochs, without
+    and with mirrored training images."""
     result = _committed("cnn_placement", "epochs30")
     assert result["config"]["num_epochs"] == 30
     assert result["config"]["arms"] == ["lenet_none", "lenet_fc"]
+    assert result["config"].get("flip", 0.0) == 0.0
+    mirrored = _committed("cnn_placement", "flip30")  # the same two arms with mirrors
+    assert {k: v for k, v in mirrored["config"].items() if k != "flip"} == result["config"]
+    assert mirrored["config"]["flip"] == 0.5
