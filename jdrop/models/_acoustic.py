@@ -83,7 +83,7 @@ def _vtlp_kwargs(value, n_mels: int) -> dict | None:
         raise ValueError(f"vtlp needs 'sample_rate' and takes {list(VTLP_ARGUMENTS)}, "
                          f"got vtlp={dict(value)!r}")
     kwargs = dict(value)
-    # the inference call validates every argument (frequencies, warp, boundary) and returns
+    # an inference call checks every argument (frequencies, warp, boundary) and changes nothing
     vtlp_warp_features(None, jnp.zeros((1, n_mels)), deterministic=True, **kwargs)
     return kwargs
 
