@@ -180,3 +180,23 @@ def test_readme_official_split_seed_table_matches_committed_results():
         want = [*acc, statistics.mean(acc), statistics.stdev(acc)]
         for got, expected in zip(numbers, want, strict=True):
             assert float(got) == pytest.approx(expected, abs=0.05), (arm, longer)
+
+
+def test_readme_three_block_seed_table_matches_committed_results():
+    """The three-conv-block table (three_blocks/seed<N>/, 60 epochs): seeds, flags and numbers."""
+    runs = [json.loads((RESULTS / "three_blocks" / f"seed{s}" / "speech.json").read_text())
+            for s in (0, 1, 2)]
+    assert [r["config"]["seed"] for r in runs] == [0, 1, 2]
+    for key, want in (("epochs", 60), ("cnn_channels", [16, 32, 64]), ("n_mels", 40),
+                      ("hop_length", 128), ("cnn_hidden", 128)):
+        assert all(r["config"][key] == want for r in runs), key
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("| arm (three conv blocks, 60 epochs, 3 seeds) |", 1)[1]
+    rows = re.findall(r"^\| `(\w+)` \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% "
+                      r"\| ([0-9.]+)% \+- ([0-9.]+) \|", table.split("\n\n", 1)[0], re.M)
+    assert [arm for arm, *_ in rows] == ["none", "vtlp_dropout"]
+    for arm, *numbers in rows:
+        acc = [100 * r["isolated"][arm]["official_accuracy"] for r in runs]
+        want = [*acc, statistics.mean(acc), statistics.stdev(acc)]
+        for got, expected in zip(numbers, want, strict=True):
+            assert float(got) == pytest.approx(expected, abs=0.05), arm
