@@ -155,6 +155,23 @@ def test_host_loop_and_one_program_train_the_same_models():
                      num_evals=1, loop="scan")
 
 
+def _seed_table_rows(header: str) -> list[tuple[str, bool, list[str]]]:
+    """``(arm, "60 epochs" marked, [seed 0, seed 1, seed 2, mean, std])`` per README row."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split(header, 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)`(, 60 epochs)? \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% "
+                      r"\| ([0-9.]+)% \+- ([0-9.]+) \|", table, re.M)
+    return [(arm, bool(longer), numbers) for arm, longer, *numbers in rows]
+
+
+def _assert_seed_row(arm: str, numbers: list[str], group: list[dict]) -> None:
+    """The row's three seeds, mean and std are the three runs' official accuracies."""
+    acc = [100 * r["isolated"][arm]["official_accuracy"] for r in group]
+    want = [*acc, statistics.mean(acc), statistics.stdev(acc)]
+    for got, expected in zip(numbers, want, strict=True):
+        assert float(got) == pytest.approx(expected, abs=0.05), arm
+
+
 def test_readme_official_split_seed_table_matches_committed_results():
     """The three-seed table of the fine-feature official split (seed 0: fine_features/,
     seeds 1 and 2: fine_features/seeds/seed<N>/; the 60-epoch row: fine_features/epochs60/
@@ -168,18 +185,11 @@ def test_readme_official_split_seed_table_matches_committed_results():
         assert {r["config"]["epochs"] for r in group} == {int(epochs)}
         for key in ("n_mels", "hop_length", "cnn_channels", "cnn_hidden", "vtlp_max_warp"):
             assert {str(r["config"][key]) for r in group} == {str(runs["30"][0]["config"][key])}
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("| arm (official split, 3 seeds) |", 1)[1].split("\n\n", 1)[0]
-    rows = re.findall(r"^\| `(\w+)`(, 60 epochs)? \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% "
-                      r"\| ([0-9.]+)% \+- ([0-9.]+) \|", table, re.M)
-    assert [(arm, bool(longer)) for arm, longer, *_ in rows] == [
+    rows = _seed_table_rows("| arm (official split, 3 seeds) |")
+    assert [(arm, longer) for arm, longer, _ in rows] == [
         ("none", False), ("vtlp_dropout", False), ("vtlp_dropout", True)]
-    for arm, longer, *numbers in rows:
-        group = runs["60" if longer else "30"]
-        acc = [100 * r["isolated"][arm]["official_accuracy"] for r in group]
-        want = [*acc, statistics.mean(acc), statistics.stdev(acc)]
-        for got, expected in zip(numbers, want, strict=True):
-            assert float(got) == pytest.approx(expected, abs=0.05), (arm, longer)
+    for arm, longer, numbers in rows:
+        _assert_seed_row(arm, numbers, runs["60" if longer else "30"])
 
 
 def test_readme_three_block_seed_table_matches_committed_results():
@@ -190,13 +200,8 @@ def test_readme_three_block_seed_table_matches_committed_results():
     for key, want in (("epochs", 60), ("cnn_channels", [16, 32, 64]), ("n_mels", 40),
                       ("hop_length", 128), ("cnn_hidden", 128)):
         assert all(r["config"][key] == want for r in runs), key
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("| arm (three conv blocks, 60 epochs, 3 seeds) |", 1)[1]
-    rows = re.findall(r"^\| `(\w+)` \| ([0-9.]+)% \| ([0-9.]+)% \| ([0-9.]+)% "
-                      r"\| ([0-9.]+)% \+- ([0-9.]+) \|", table.split("\n\n", 1)[0], re.M)
-    assert [arm for arm, *_ in rows] == ["none", "vtlp_dropout"]
-    for arm, *numbers in rows:
-        acc = [100 * r["isolated"][arm]["official_accuracy"] for r in runs]
-        want = [*acc, statistics.mean(acc), statistics.stdev(acc)]
-        for got, expected in zip(numbers, want, strict=True):
-            assert float(got) == pytest.approx(expected, abs=0.05), arm
+    rows = _seed_table_rows("| arm (three conv blocks, 60 epochs, 3 seeds) |")
+    assert [(arm, longer) for arm, longer, _ in rows] == [
+        ("none", False), ("vtlp_dropout", False)]
+    for arm, _, numbers in rows:
+        _assert_seed_row(arm, numbers, runs)
