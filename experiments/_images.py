@@ -146,13 +146,18 @@ def mlp_apply(params, x, key, hp: Mapping, train: bool):
 
 
 def init_cnn(key, channels: Sequence[int] = (32, 64), hidden: int = 256,
-             num_classes: int = 10) -> list[dict]:
-    """LeNet-style CNN: two 5x5 'same' convolutions (``channels``), each followed by a 2x2
-    max-pool, a dense ``hidden`` ReLU layer and the classifier."""
-    keys = jax.random.split(key, len(channels) + 2)
+             num_classes: int = 10, *, kernel: int = 5, depth: int = 1) -> list[dict]:
+    """LeNet-style CNN: per entry of ``channels`` a stage of ``depth`` ``kernel`` x ``kernel``
+    'same' convolutions and a 2x2 max-pool (``kernel=5, depth=1``: LeNet; ``kernel=3,
+    depth=2``: VGG-style pairs of 3x3 convolutions, Simonyan & Zisserman 2015), then a dense
+    ``hidden`` ReLU layer and the classifier. ``cnn_apply`` needs the same ``depth``."""
+    if depth < 1 or kernel < 1:
+        raise ValueError(f"depth and kernel must be >= 1, got depth={depth}, kernel={kernel}")
+    widths = [c for c in channels for _ in range(depth)]
+    keys = jax.random.split(key, len(widths) + 2)
     params, c_in = [], 1
-    for k, c in zip(keys, channels, strict=False):
-        params.append({"w": _conv_init(k, 5, c_in, c), "b": jnp.zeros((c,), jnp.float32)})
+    for k, c in zip(keys, widths, strict=False):
+        params.append({"w": _conv_init(k, kernel, c_in, c), "b": jnp.zeros((c,), jnp.float32)})
         c_in = c
     side = 28 // 2 ** len(channels)
     params.append(_dense_init(keys[-2], side * side * c_in, hidden))
@@ -180,11 +185,14 @@ def _conv_dropout(keys, h, hp, ops, block_size: int = 3):
     return h
 
 
-def cnn_apply(params, x, key, hp: Mapping, train: bool, *, ops: Sequence[str] = CONV_OPS):
-    """Logits of the CNN. After each convolution's ReLU, while ``train``: elementwise dropout
-    (``conv_rate``), spatial dropout (``spatial_rate``) and DropBlock (``block_rate``); dropout
-    ``hid_rate`` after the dense hidden layer (the LeNet/AlexNet placement). Only the ``ops``
-    (see :func:`conv_ops`) are built in; rates of 0 leave activations unchanged."""
+def cnn_apply(params, x, key, hp: Mapping, train: bool, *, ops: Sequence[str] = CONV_OPS,
+              depth: int = 1):
+    """Logits of :func:`init_cnn`'s network (built with the same ``depth``: a 2x2 max-pool
+    follows every ``depth``-th convolution). After each convolution's ReLU, while ``train``:
+    elementwise dropout (``conv_rate``), spatial dropout (``spatial_rate``) and DropBlock
+    (``block_rate``); dropout ``hid_rate`` after the dense hidden layer (the LeNet/AlexNet
+    placement). Only the ``ops`` (see :func:`conv_ops`) are built in; rates of 0 leave
+    activations unchanged."""
     convs, (fc, head) = params[:-2], params[-2:]
     keys = jax.random.split(key, 3 * len(convs) + 1) if train else [None] * (3 * len(convs) + 1)
     h = x
@@ -192,7 +200,9 @@ def cnn_apply(params, x, key, hp: Mapping, train: bool, *, ops: Sequence[str] = 
         h = jax.nn.relu(_conv(h, layer["w"]) + layer["b"])
         if train:
             h = _conv_dropout(keys[3 * i:3 * i + 3], h, hp, ops)
-        h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        if (i + 1) % depth == 0:
+            h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
+                                      "VALID")
     h = jax.nn.relu(h.reshape(h.shape[0], -1) @ fc["w"] + fc["b"])
     h = _maybe_drop(keys[-1], h, hp["hid_rate"], train)
     return h @ head["w"] + head["b"]

@@ -16,7 +16,9 @@ ARMS = ("lenet_none", "lenet_fc", "lenet_conv", "lenet_spatial", "lenet_dropbloc
 class Config:
     name: str = "default"  # label written into the results
     arms: tuple[str, ...] = ARMS  # <model>_<placement> (see ARMS)
-    lenet_channels: tuple[int, ...] = (32, 64)  # LeNet-style: channels of the 5x5 convolutions
+    lenet_channels: tuple[int, ...] = (32, 64)  # LeNet-style: channels of each stage
+    lenet_kernel: int = 5  # LeNet-style: convolution size (3 with lenet_depth 2: VGG-style)
+    lenet_depth: int = 1  # LeNet-style: convolutions per stage, each stage ends in a 2x2 pool
     lenet_hidden: int = 256  # LeNet-style: units of the dense hidden layer
     resnet_blocks: int = 3  # residual blocks per stage (3: ResNet-20)
     resnet_widths: tuple[int, ...] = (8, 16, 32)  # stage channels (He et al.: 16 32 64)

@@ -37,6 +37,9 @@ def check_config(c: configs.Config) -> None:
         raise ValueError(f"shift must be in 0..{im.PAD}, got shift={c.shift}")
     if not 0 <= c.flip <= 1:
         raise ValueError(f"flip must be a probability in [0, 1], got flip={c.flip}")
+    if c.lenet_depth < 1 or c.lenet_kernel < 1:
+        raise ValueError(f"lenet_depth and lenet_kernel must be >= 1, got lenet_depth="
+                         f"{c.lenet_depth}, lenet_kernel={c.lenet_kernel}")
     if not c.resnet_clip > 0:
         raise ValueError(f"resnet_clip must be > 0 (inf: no clipping), got {c.resnet_clip}")
 
@@ -62,8 +65,10 @@ def train_and_evaluate(c: configs.Config, workdir) -> dict:
     start = time.perf_counter()
     data = im.load_images(num_val=0, max_train=c.num_train, data_dir=c.data_dir)
     networks = {
-        "lenet": (im.cnn_apply, functools.partial(im.init_cnn, channels=c.lenet_channels,
-                                                  hidden=c.lenet_hidden)),
+        "lenet": (functools.partial(im.cnn_apply, depth=c.lenet_depth),
+                  functools.partial(im.init_cnn, channels=c.lenet_channels,
+                                    hidden=c.lenet_hidden, kernel=c.lenet_kernel,
+                                    depth=c.lenet_depth)),
         "resnet": (im.resnet_apply, functools.partial(im.init_resnet, blocks=c.resnet_blocks,
                                                       widths=c.resnet_widths)),
     }

@@ -47,3 +47,9 @@ def test_flip_reaches_every_arm_and_is_checked():
     assert {train.arm_hypers(a, c)["flip"] for a in config.ARMS} == {0.5}
     with pytest.raises(ValueError, match="flip=1.5"):
         train.check_config(dataclasses.replace(c, flip=1.5))
+
+
+def test_vgg_style_lenet_is_checked():
+    c = dataclasses.replace(config.default(), lenet_depth=0)
+    with pytest.raises(ValueError, match="lenet_depth=0"):
+        train.check_config(c)

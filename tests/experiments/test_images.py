@@ -78,3 +78,20 @@ def test_mirror_flips_with_the_given_probability():
     flipped = np.all(np.asarray(half) == np.asarray(images[:, :, ::-1, :]), axis=(1, 2, 3))
     kept = np.all(np.asarray(half) == np.asarray(images), axis=(1, 2, 3))
     assert np.all(flipped ^ kept) and 150 < flipped.sum() < 250
+
+
+def test_vgg_style_cnn_pools_after_each_stage():
+    """``depth=2, kernel=3``: two 3x3 convolutions per stage, one 2x2 pool per stage."""
+    params = im.init_cnn(jax.random.key(0), channels=(4, 6), hidden=8, kernel=3, depth=2)
+    assert [p["w"].shape for p in params[:4]] == [(3, 3, 1, 4), (3, 3, 4, 4), (3, 3, 4, 6),
+                                                  (3, 3, 6, 6)]
+    assert params[4]["w"].shape == (7 * 7 * 6, 8)  # 28 -> 14 -> 7: two pools, not four
+    x = jax.random.uniform(jax.random.key(1), (5, 28, 28, 1))
+    hp = im.full_hypers({"hid_rate": [0.0]})
+    hp = jax.tree.map(lambda v: v[0], hp)
+    logits = im.cnn_apply(params, x, None, hp, False, depth=2)
+    assert logits.shape == (5, 10)
+    with pytest.raises(TypeError):  # a pool after every convolution leaves 1x1, not 7x7
+        im.cnn_apply(params, x, None, hp, False, depth=1)
+    with pytest.raises(ValueError, match="depth=0"):
+        im.init_cnn(jax.random.key(0), depth=0)
