@@ -11,7 +11,7 @@ EXPERIMENTS = ("regularizers", "test_time_rule", "dropout_rate", "dataset_size",
                "cnn_placement")
 # Follow-up runs the README quotes too: (experiment, folder under its results/).
 FOLLOW_UPS = (("cnn_placement", "epochs30"), ("cnn_placement", "flip30"),
-              ("regularizers", "epochs200"))
+              ("cnn_placement", "vgg20"), ("regularizers", "epochs200"))
 RUNS = [(name, "") for name in EXPERIMENTS] + list(FOLLOW_UPS)
 
 
@@ -74,3 +74,17 @@ def test_follow_up_runs_are_what_the_readme_says():
     mirrored = _committed("cnn_placement", "flip30")  # the same two arms with mirrors
     assert {k: v for k, v in mirrored["config"].items() if k != "flip"} == result["config"]
     assert mirrored["config"]["flip"] == 0.5
+
+
+def test_vgg_follow_up_is_what_the_readme_says():
+    """The VGG-style follow-up: pairs of 3x3 convolutions, mirrors, 20 epochs; its best arm
+    is the one the README names as meeting the 93.5% goal."""
+    result = _committed("cnn_placement", "vgg20")
+    c = result["config"]
+    assert (c["lenet_kernel"], c["lenet_depth"], c["lenet_channels"]) == (3, 2, [32, 64])
+    assert (c["num_epochs"], c["flip"], c["arms"]) == (20, 0.5, ["lenet_none", "lenet_fc"])
+    goal = result["goal"]
+    assert goal["met"] and goal["best_test_accuracy"] >= 0.935
+    readme = (ROOT / "README.md").read_text()
+    best = f"{goal['best_arm']} at {100 * goal['best_test_accuracy']:.2f}% test accuracy"
+    assert f"Best: {best}; goal >= 93.50%: met." in readme
