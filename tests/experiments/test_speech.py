@@ -193,15 +193,17 @@ def test_readme_official_split_seed_table_matches_committed_results():
 
 
 def test_readme_three_block_seed_table_matches_committed_results():
-    """The three-conv-block table (three_blocks/seed<N>/, 60 epochs): seeds, flags and numbers."""
+    """The three-conv-block table (three_blocks/seed<N>/, 60 epochs; SpecAugment with 8-frame
+    and 7-band masks): seeds, flags and numbers."""
     runs = [json.loads((RESULTS / "three_blocks" / f"seed{s}" / "speech.json").read_text())
             for s in (0, 1, 2)]
     assert [r["config"]["seed"] for r in runs] == [0, 1, 2]
     for key, want in (("epochs", 60), ("cnn_channels", [16, 32, 64]), ("n_mels", 40),
-                      ("hop_length", 128), ("cnn_hidden", 128)):
+                      ("hop_length", 128), ("cnn_hidden", 128), ("max_time_width", 8),
+                      ("max_freq_width", 7)):
         assert all(r["config"][key] == want for r in runs), key
     rows = _seed_table_rows("| arm (three conv blocks, 60 epochs, 3 seeds) |")
     assert [(arm, longer) for arm, longer, _ in rows] == [
-        ("none", False), ("vtlp_dropout", False)]
+        ("none", False), ("vtlp_dropout", False), ("specaugment", False)]
     for arm, _, numbers in rows:
         _assert_seed_row(arm, numbers, runs)
