@@ -204,6 +204,7 @@ def test_readme_three_block_seed_table_matches_committed_results():
         assert all(r["config"][key] == want for r in runs), key
     rows = _seed_table_rows("| arm (three conv blocks, 60 epochs, 3 seeds) |")
     assert [(arm, longer) for arm, longer, _ in rows] == [
-        ("none", False), ("vtlp_dropout", False), ("specaugment", False), ("standard", False)]
+        ("none", False), ("vtlp_dropout", False), ("specaugment", False), ("standard", False),
+        ("specaugment_dropout", False)]
     for arm, _, numbers in rows:
         _assert_seed_row(arm, numbers, runs)
