@@ -192,19 +192,32 @@ def test_readme_official_split_seed_table_matches_committed_results():
         _assert_seed_row(arm, numbers, runs["60" if longer else "30"])
 
 
-def test_readme_three_block_seed_table_matches_committed_results():
-    """The three-conv-block table (three_blocks/seed<N>/, 60 epochs; SpecAugment with 8-frame
-    and 7-band masks): seeds, flags and numbers."""
-    runs = [json.loads((RESULTS / "three_blocks" / f"seed{s}" / "speech.json").read_text())
-            for s in (0, 1, 2)]
+def _three_block_runs(folder, epochs: int) -> list[dict]:
+    """The three seed runs ``folder/seed<N>/speech.json`` of the three-conv-block CNN, checked
+    to be seeds 0-2 with the README's flags (SpecAugment with 8-frame and 7-band masks)."""
+    runs = [json.loads((folder / f"seed{s}" / "speech.json").read_text()) for s in (0, 1, 2)]
     assert [r["config"]["seed"] for r in runs] == [0, 1, 2]
-    for key, want in (("epochs", 60), ("cnn_channels", [16, 32, 64]), ("n_mels", 40),
+    for key, want in (("epochs", epochs), ("cnn_channels", [16, 32, 64]), ("n_mels", 40),
                       ("hop_length", 128), ("cnn_hidden", 128), ("max_time_width", 8),
                       ("max_freq_width", 7)):
         assert all(r["config"][key] == want for r in runs), key
+    return runs
+
+
+def test_readme_three_block_seed_table_matches_committed_results():
+    """The three-conv-block table (three_blocks/seed<N>/, 60 epochs): seeds, flags, numbers."""
+    runs = _three_block_runs(RESULTS / "three_blocks", epochs=60)
     rows = _seed_table_rows("| arm (three conv blocks, 60 epochs, 3 seeds) |")
     assert [(arm, longer) for arm, longer, _ in rows] == [
         ("none", False), ("vtlp_dropout", False), ("specaugment", False), ("standard", False),
         ("specaugment_dropout", False)]
     for arm, _, numbers in rows:
         _assert_seed_row(arm, numbers, runs)
+
+
+def test_readme_three_block_90_epoch_table_matches_committed_results():
+    """SpecAugment on the three-conv-block CNN for 90 epochs (three_blocks/epochs90/seed<N>/)."""
+    runs = _three_block_runs(RESULTS / "three_blocks" / "epochs90", epochs=90)
+    rows = _seed_table_rows("| arm (three conv blocks, 90 epochs, 3 seeds) |")
+    assert [(arm, longer) for arm, longer, _ in rows] == [("specaugment", False)]
+    _assert_seed_row("specaugment", rows[0][2], runs)
