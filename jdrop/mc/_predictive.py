@@ -169,7 +169,9 @@ def predictive_regression(
     With ``batch_axis_name`` each device summarises its own points; the two scalars (a
     mean over all points) then need the per-point terms of every device: they are copied
     exactly with one all-reduce and averaged in the order of the unsharded program, so
-    the result is bitwise the same on any number of devices.
+    the averaging adds no dependence on the device count: from the same per-point values
+    the scalars are bitwise those of one device (the values themselves may differ in the
+    last bits when ``fn``'s matrix products compile differently for the per-device batch).
 
     Args:
       fn: ``fn(key, *args) -> (N,)`` or ``(N, D)`` predictions.
@@ -238,7 +240,7 @@ def predictive_regression(
 
     def mean_points(terms):
         # The per-point terms of every device, copied exactly (one all-reduce) and
-        # averaged in a fixed order: bitwise the same on any number of devices.
+        # averaged in a fixed order: no dependence on the device count.
         return jax.tree.map(fixed_order_mean, replicate_exact(terms, plan))
 
     return summary.finalize(num_samples, mean_points=mean_points)

@@ -213,10 +213,12 @@ def reduce(
       update: ``update(acc, chunk) -> acc`` where ``chunk`` is ``fn``'s output pytree with a
         leading chunk axis; must keep the accumulator's structure, shapes and dtypes.
       finalize: ``finalize(acc) -> result``; the identity when ``None``.
-      mesh, batch_axis_name, batch_argnums: shard the batch as in :func:`sample`. Results
-        are bitwise identical on any number of devices when ``update`` and ``finalize``
-        work example by example; a reduction over the batch inside them becomes an
-        all-reduce whose float summation order depends on the device count.
+      mesh, batch_axis_name, batch_argnums: shard the batch as in :func:`sample`. When
+        ``update`` and ``finalize`` work example by example, sharding adds no float
+        operation: results are those of one device from the same samples (which may
+        differ in the last bits after a matrix product compiled for the per-device
+        batch); a reduction over the batch in them becomes an all-reduce whose float
+        summation order depends on the device count.
 
     Returns:
       ``finalize(acc)``.

@@ -4,7 +4,8 @@ A :class:`ShardingPlan` says which mesh axis shards the batch (the leading axis 
 batched arguments and of each example-indexed output) and which shards the samples.
 Everything here is placement: :func:`shard_args` and :func:`constrain_outputs` add
 ``with_sharding_constraint`` s; :func:`replicate_exact` and :func:`fixed_order_mean` make
-the two scalar regression metrics bitwise independent of the device count.
+the averaging of the two scalar regression metrics independent of the device count (bitwise,
+given the same per-point values).
 
 jdrop's dropout masks (and ``jax.random``'s partitionable threefry) are keyed by each
 element's global position, so a sharded program draws exactly the masks of the unsharded

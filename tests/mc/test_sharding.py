@@ -1,4 +1,12 @@
-"""Tests for MC sampling over a mesh: batch and sample sharding, bitwise against one device."""
+"""Tests for MC sampling over a mesh: batch and sample sharding against one device.
+
+What is bitwise: the dropout masks (keyed by global position) and jdrop.mc's reductions
+(per example, or copied exactly and summed in a fixed order), so a model without matrix
+products gives bitwise the one-device result on any mesh. A matrix product over a
+per-device batch may be compiled to other kernels than over the whole batch: the LeNet's
+values then agree to float rounding (1-ulp differences in 4.6% of its samples on an AMD EPYC
+host; bitwise on the Intel hosts of earlier runs), as the ``jdrop.mc`` docs say.
+"""
 
 
 import jax
@@ -7,38 +15,70 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
+import jdrop
 from jdrop import mc
 
 BATCH, SIZE, HIDDEN, CLASSES = 16, 16, 32, 10  # the LeNet of conftest.py
 
 
-def _programs(lenet, regression_fn, **mesh_kwargs):
+def _elementwise(key, scale, x):
+    """(N, 10) features -> (N, 10): dropout, then a per-feature scale (no matrix product)."""
+    return jdrop.dropout(key, x, 0.5) * scale
+
+
+def _programs(model, regression_model, **mesh_kwargs):
     """The three MC programs (samples, classification, regression) over one mesh."""
     common = {"num_samples": 12, "chunk_size": 5, **mesh_kwargs}
     return {
-        "sample": lambda k, p, x, y: mc.sample(lenet, k, p, x, **common),
+        "sample": lambda k, p, x, y: mc.sample(model, k, p, x, **common),
         "classification": lambda k, p, x, y: mc.predictive_classification(
-            lenet, k, p, x, **common
+            model, k, p, x, **common
         ),
         "regression": lambda k, p, x, y: mc.predictive_regression(
-            regression_fn, k, p, x, targets=y, tau=2.0, **common
+            regression_model, k, p, x, targets=y, tau=2.0, **common
         ),
     }
 
 
 @pytest.fixture(scope="module")
-def unsharded(lenet, regression_fn, params, images, targets):
-    inputs = (jax.random.key(0), params, images, targets)
-    return {name: jax.jit(f)(*inputs) for name, f in _programs(lenet, regression_fn).items()}
+def models(lenet, regression_fn, params, images):
+    """``(model, regression model, params, inputs)`` per model, and whether it is exact."""
+    features = jax.random.normal(jax.random.key(5), (BATCH, CLASSES))
+    scale = jnp.linspace(0.5, 2.0, CLASSES)
+    return {
+        "elementwise": (_elementwise, lambda k, s, x: _elementwise(k, s, x)[:, :2], scale,
+                        features),
+        "lenet": (lenet, regression_fn, params, images),
+    }
 
 
+@pytest.fixture(scope="module")
+def unsharded(models, targets):
+    results = {}
+    for model, (fn, regression, p, x) in models.items():
+        inputs = (jax.random.key(0), p, x, targets)
+        programs = _programs(fn, regression)
+        results[model] = {name: jax.jit(f)(*inputs) for name, f in programs.items()}
+    return results
+
+
+def _assert_same(got, want, *, exact, err_msg=""):
+    """Bitwise when ``exact``, else to float32 rounding (see the module docstring)."""
+    if exact:
+        np.testing.assert_array_equal(got, want, err_msg=err_msg)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=err_msg)
+
+
+@pytest.mark.parametrize("model", ["elementwise", "lenet"])
 @pytest.mark.parametrize("num_devices", [1, 2, 4, 8])
-def test_batch_sharding_is_bitwise_identical_with_one_all_reduce(
-    lenet, regression_fn, collectives, params, images, targets, unsharded, num_devices
+def test_batch_sharding_matches_one_device_with_one_all_reduce(
+    models, collectives, targets, unsharded, model, num_devices
 ):
+    fn, regression, p, x = models[model]
     mesh = Mesh(np.array(jax.devices()[:num_devices]), ("batch",))
-    programs = _programs(lenet, regression_fn, mesh=mesh, batch_axis_name="batch", batch_argnums=1)
-    inputs = (jax.random.key(0), params, images, targets)
+    programs = _programs(fn, regression, mesh=mesh, batch_axis_name="batch", batch_argnums=1)
+    inputs = (jax.random.key(0), p, x, targets)
     # Per-example summaries need no communication; the regression's two scalar metrics
     # (means over all points) share one all-reduce. Nothing gathers the inputs.
     expected_all_reduces = {"sample": 0, "classification": 0, "regression": 1}
@@ -46,9 +86,9 @@ def test_batch_sharding_is_bitwise_identical_with_one_all_reduce(
         compiled = jax.jit(function).lower(*inputs).compile()
         result = compiled(*inputs)
         for got, want in zip(
-            jax.tree.leaves(result), jax.tree.leaves(unsharded[name]), strict=True
+            jax.tree.leaves(result), jax.tree.leaves(unsharded[model][name]), strict=True
         ):
-            np.testing.assert_array_equal(got, want, err_msg=name)
+            _assert_same(got, want, exact=model == "elementwise", err_msg=name)
         ops = collectives(compiled.as_text())
         assert ops.pop("all-reduce") == expected_all_reduces[name], (name, ops)
         assert sum(ops.values()) == 0, (name, ops)
@@ -75,18 +115,21 @@ def test_sample_sharding_is_bitwise_identical(
     assert sum(ops.values()) == 0, ops
 
 
-def test_two_dimensional_mesh(lenet, lenet_samples, collectives, key, params, images):
+@pytest.mark.parametrize("model", ["elementwise", "lenet"])
+def test_two_dimensional_mesh(models, collectives, key, model):
+    fn, _, p, x = models[model]
     mesh = Mesh(np.array(jax.devices()).reshape(2, 4), ("samples", "batch"))
     run = jax.jit(
         lambda k, p, x: mc.sample(
-            lenet, k, p, x, num_samples=8, chunk_size=2, mesh=mesh,
+            fn, k, p, x, num_samples=8, chunk_size=2, mesh=mesh,
             sample_axis_name="samples", batch_axis_name="batch", batch_argnums=1,
         )
     )
-    out = run(key, params, images)
-    np.testing.assert_array_equal(out, lenet_samples(key, params, images, 8))
+    out = run(key, p, x)
+    one_device = jax.jit(lambda k, p, x: mc.sample(fn, k, p, x, num_samples=8))(key, p, x)
+    _assert_same(out, one_device, exact=model == "elementwise")
     assert out.sharding.spec[:2] == ("samples", "batch")
-    ops = collectives(run.lower(key, params, images).compile().as_text())
+    ops = collectives(run.lower(key, p, x).compile().as_text())
     assert sum(ops.values()) == 0, ops
 
 
