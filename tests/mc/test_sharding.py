@@ -42,7 +42,8 @@ def _programs(model, regression_model, **mesh_kwargs):
 
 @pytest.fixture(scope="module")
 def models(lenet, regression_fn, params, images):
-    """``(model, regression model, params, inputs)`` per model, and whether it is exact."""
+    """``(model, regression model, params, inputs)`` per name; only "elementwise" (no matrix
+    product) is held to bitwise equality."""
     features = jax.random.normal(jax.random.key(5), (BATCH, CLASSES))
     scale = jnp.linspace(0.5, 2.0, CLASSES)
     return {
